@@ -1,0 +1,108 @@
+#include "agent/executor.h"
+
+#include "platform/log.h"
+
+namespace pgpilot {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+Status Refused(const std::string& what) { return FailedPrecondition(what); }
+
+}  // namespace
+
+LeaseRequest Executor::Request(const LocalState& local) const {
+  return LeaseRequest{member_, ttl_, local.wal_position, local.timeline};
+}
+
+Status Executor::Launch(TaskKind kind, std::function<Status()> work) {
+  if (!tasks_.Launch(kind, std::move(work))) {
+    return FailedPrecondition(std::string("cannot start ") + TaskKindName(kind) +
+                              ": another task is running");
+  }
+  return Status::Ok();
+}
+
+Status Executor::Do(const Action& action, const LocalState& local, ExecutionReport* report) {
+  PostgresController* pg = &postgres_;
+  return std::visit(
+      Overloaded{
+          [&](const ClaimInitialize& a) -> Status {
+            auto created = store_.ClaimInitialize(member_, a.system_id);
+            if (!created.ok()) return created.error();
+            return *created ? Status::Ok() : Refused("initialize already exists");
+          },
+          [&](const CompleteInitialize& a) -> Status {
+            auto done = store_.CompleteInitialize(member_, a.system_id);
+            if (!done.ok()) return done.error();
+            return *done ? Status::Ok() : Refused("initialize is not our incomplete claim");
+          },
+          [&](const AbandonInitialize&) -> Status { return store_.AbandonInitialize(member_).status(); },
+          [&](const AcquireLease& a) -> Status {
+            MonoTime sent = clock_.Now();
+            auto w = store_.AcquireLeader(Request(local), a.expect_absent
+                                                              ? std::nullopt
+                                                              : std::optional<uint64_t>(a.expected_revision));
+            if (!w.ok()) return w.error();
+            report->lease = LeaseOutcome{w->granted, w->record.value_or(LeaderRecord{}), sent};
+            if (!w->granted) {
+              return Refused("the lease changed meanwhile" +
+                             (w->record ? " (now " + w->record->holder + ")" : std::string()));
+            }
+            return Status::Ok();
+          },
+          [&](const RenewLease& a) -> Status {
+            MonoTime sent = clock_.Now();
+            auto w = store_.RenewLeader(Request(local), a.term);
+            if (!w.ok()) return w.error();
+            report->lease = LeaseOutcome{w->granted, w->record.value_or(LeaderRecord{}), sent};
+            return w->granted ? Status::Ok() : Refused("the lease is no longer ours");
+          },
+          [&](const AppendHistory& a) -> Status { return store_.AppendHistory(a.entry); },
+          [&](const Bootstrap&) -> Status {
+            return Launch(TaskKind::kBootstrap, [pg] { return pg->Bootstrap(); });
+          },
+          [&](const Clone& a) -> Status {
+            return Launch(TaskKind::kClone, [pg, src = a.source] { return pg->Clone(src); });
+          },
+          [&](const Rewind& a) -> Status {
+            return Launch(TaskKind::kRewind, [pg, src = a.source] { return pg->Rewind(src); });
+          },
+          [&](const Start& a) -> Status {
+            return Launch(TaskKind::kStart,
+                          [pg, role = a.role, up = a.upstream] { return pg->Start(role, up); });
+          },
+          [&](const Stop& a) -> Status {
+            Status s = pg->Stop(a.mode);
+            report->stopped_postgres = s.ok();
+            return s;
+          },
+          [&](const Promote&) -> Status { return pg->Promote(); },
+          [&](const Follow& a) -> Status { return pg->Follow(a.upstream); },
+          [&](const EnsureSlots& a) -> Status { return pg->EnsureSlots(a.members); },
+          [&](const KeepDataDirAside&) -> Status { return pg->KeepDataDirAside().status(); },
+      },
+      action);
+}
+
+ExecutionReport Executor::Run(const std::vector<Action>& actions, const LocalState& local) {
+  ExecutionReport report;
+  for (const Action& action : actions) {
+    Status s = Do(action, local, &report);
+    if (!s.ok()) {
+      std::string line = DescribeAction(action) + ": " + s.ToString();
+      LogWarn("action failed, skipping the rest of this decision: " + line);
+      report.failures.push_back(line);
+      report.all_done = false;
+      break;
+    }
+  }
+  return report;
+}
+
+}  // namespace pgpilot

@@ -1,0 +1,48 @@
+// Performs a decision's actions in order and stops at the first one that fails or is refused
+// (never promote when the acquire before it did not succeed). It never decides anything.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/task_runner.h"
+#include "core/action.h"
+#include "core/decide.h"
+#include "core/local_state.h"
+#include "platform/clock.h"
+#include "postgres/postgres_controller.h"
+#include "store/store.h"
+
+namespace pgpilot {
+
+struct ExecutionReport {
+  std::optional<LeaseOutcome> lease;  // the outcome of the lease write, if one was attempted
+  bool stopped_postgres = false;      // a Stop action succeeded: PostgreSQL is down
+  std::vector<std::string> failures;  // "acquire_lease: held by pg-1", ...
+  bool all_done = true;
+};
+
+class Executor {
+ public:
+  Executor(std::string member, Duration ttl, Store& store, PostgresController& postgres,
+           TaskRunner& tasks, const Clock& clock)
+      : member_(std::move(member)), ttl_(ttl), store_(store), postgres_(postgres), tasks_(tasks),
+        clock_(clock) {}
+
+  ExecutionReport Run(const std::vector<Action>& actions, const LocalState& local);
+
+ private:
+  Status Do(const Action& action, const LocalState& local, ExecutionReport* report);
+  LeaseRequest Request(const LocalState& local) const;
+  Status Launch(TaskKind kind, std::function<Status()> work);
+
+  std::string member_;
+  Duration ttl_;
+  Store& store_;
+  PostgresController& postgres_;
+  TaskRunner& tasks_;
+  const Clock& clock_;
+};
+
+}  // namespace pgpilot

@@ -1,0 +1,56 @@
+// The HA loop: each tick observes (store + local PostgreSQL), decides (core/decide.h), executes,
+// publishes (store member entry, API snapshot), keeps the fence watchdog armed, and logs the
+// decision in one line. That is the whole loop, in a straight line.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "agent/config.h"
+#include "agent/executor.h"
+#include "agent/fence_watchdog.h"
+#include "agent/snapshot.h"
+#include "agent/task_runner.h"
+#include "core/decide.h"
+#include "platform/clock.h"
+#include "postgres/postgres_controller.h"
+#include "store/store.h"
+
+namespace pgpilot {
+
+class HaLoop {
+ public:
+  HaLoop(const AgentConfig& config, Store& store, PostgresController& postgres, TaskRunner& tasks,
+         FenceWatchdog* watchdog, const Clock& clock, SnapshotBoard& board);
+
+  // Ticks until `stop` becomes true.
+  void Run(const std::atomic<bool>& stop);
+  // A clean exit: stop PostgreSQL (fast), release the lease with our final WAL position so a
+  // replica with all of it can take over at once, disarm the fence.
+  void Shutdown();
+
+ private:
+  void Tick();
+  void WaitForNextTick(const std::atomic<bool>& stop);
+  void Publish(const Observation& o, const Decision& d);
+  MemberStatus BuildMember(const Observation& o, NodeState state, const std::string& reason) const;
+  void LogDecision(NodeState from, const Decision& d);
+
+  const AgentConfig& config_;
+  HaSettings settings_;
+  Store& store_;
+  PostgresController& postgres_;
+  TaskRunner& tasks_;
+  Executor executor_;
+  FenceWatchdog* watchdog_;
+  const Clock& clock_;
+  SnapshotBoard& board_;
+
+  AgentMemory memory_;
+  uint64_t change_token_ = 0;
+  uint64_t task_sequence_at_tick_ = 0;
+  std::string last_logged_;
+  MonoTime last_logged_at_;
+};
+
+}  // namespace pgpilot

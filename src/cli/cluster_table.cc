@@ -1,0 +1,176 @@
+#include "cli/cluster_table.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace pgpilot {
+namespace {
+
+using nlohmann::json;
+
+struct Row {
+  std::string name, role, state, timeline, lsn, lag, api, reason;
+  const MemberStatus* member = nullptr;
+  std::optional<uint64_t> lag_bytes;
+};
+
+std::vector<Row> BuildRows(const ClusterView& view, const std::vector<std::string>& configured) {
+  std::vector<std::string> names = configured;
+  for (const auto& m : view.members) {
+    if (std::find(names.begin(), names.end(), m.name) == names.end()) names.push_back(m.name);
+  }
+  std::sort(names.begin(), names.end());
+  const MemberStatus* leader = view.leader ? view.FindMember(view.leader->holder) : nullptr;
+  std::vector<Row> rows;
+  for (const auto& name : names) {
+    Row r;
+    r.name = name;
+    const MemberStatus* m = view.FindMember(name);
+    if (m == nullptr) {
+      r.role = "down";
+      r.state = "-";
+      r.timeline = r.lsn = r.lag = r.api = "-";
+      r.reason = "no agent has reported for this member within its ttl";
+      rows.push_back(r);
+      continue;
+    }
+    r.member = m;
+    r.role = m->role;
+    if (view.leader && view.leader->holder == name && !view.leader->released && m->role == "primary") {
+      r.role = "primary*";  // holds the lease
+    }
+    r.state = m->state;
+    r.timeline = m->timeline ? std::to_string(m->timeline) : "-";
+    r.lsn = m->wal_position.value ? m->wal_position.ToString() : "-";
+    r.lag = "-";
+    if (m->role == "replica" && leader != nullptr && leader != m) {
+      r.lag_bytes = LsnDistance(leader->wal_position, m->wal_position);
+      r.lag = std::to_string(*r.lag_bytes);
+    }
+    r.api = m->api_url;
+    r.reason = m->reason;
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+}  // namespace
+
+std::string RenderClusterTable(const std::string& cluster, const ClusterView& view,
+                               const std::vector<std::string>& configured) {
+  std::string out = "Cluster " + cluster;
+  if (view.initialize && view.initialize->complete()) out += " (system " + view.initialize->system_id + ")";
+  if (view.leader) {
+    out += view.leader->released ? ", lease released by " + view.leader->holder
+                                 : ", leader " + view.leader->holder;
+    out += " (term " + std::to_string(view.leader->term) + ", ttl " + FormatSeconds(view.leader->ttl) + ")";
+  } else {
+    out += ", no leader";
+  }
+  out += "\n";
+  std::vector<Row> rows = BuildRows(view, configured);
+  std::vector<std::vector<std::string>> cells = {{"MEMBER", "ROLE", "STATE", "TL", "LSN", "LAG(B)", "API"}};
+  for (const auto& r : rows) cells.push_back({r.name, r.role, r.state, r.timeline, r.lsn, r.lag, r.api});
+  std::vector<size_t> width(cells.front().size(), 0);
+  for (const auto& line : cells) {
+    for (size_t i = 0; i < line.size(); ++i) width[i] = std::max(width[i], line[i].size());
+  }
+  for (const auto& line : cells) {
+    std::string text;
+    for (size_t i = 0; i < line.size(); ++i) {
+      text += line[i];
+      if (i + 1 < line.size()) text += std::string(width[i] - line[i].size() + 2, ' ');
+    }
+    out += text + "\n";
+  }
+  bool any_star = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.role == "primary*"; });
+  if (any_star) out += "(* holds the leader lease)\n";
+  for (const auto& r : rows) {
+    if (r.state != "primary" && r.state != "replica" && !r.reason.empty()) {
+      out += r.name + ": " + r.reason + "\n";
+    }
+  }
+  return out;
+}
+
+std::string RenderClusterJson(const std::string& cluster, const ClusterView& view,
+                              const std::vector<std::string>& configured) {
+  json j;
+  j["cluster"] = cluster;
+  j["system_id"] = view.initialize ? view.initialize->system_id : "";
+  if (view.leader) {
+    j["leader"] = {{"holder", view.leader->holder}, {"term", view.leader->term},
+                   {"ttl_ms", view.leader->ttl.count()}, {"released", view.leader->released},
+                   {"lsn", view.leader->lsn.ToString()}, {"timeline", view.leader->timeline}};
+  } else {
+    j["leader"] = nullptr;
+  }
+  j["members"] = json::array();
+  for (const auto& r : BuildRows(view, configured)) {
+    json m = {{"name", r.name}, {"role", r.member ? r.member->role : "down"}, {"state", r.state},
+              {"reason", r.reason}, {"holds_lease", r.role == "primary*"}};
+    if (r.member) {
+      m["timeline"] = r.member->timeline;
+      m["lsn"] = r.member->wal_position.ToString();
+      m["replayed_lsn"] = r.member->replayed.ToString();
+      m["lag_bytes"] = r.lag_bytes ? json(*r.lag_bytes) : json(nullptr);
+      m["streaming"] = r.member->streaming;
+      m["upstream"] = r.member->upstream;
+      m["api_url"] = r.member->api_url;
+      m["host"] = r.member->host;
+      m["port"] = r.member->port;
+      m["term"] = r.member->term;
+      m["agent_pid"] = r.member->agent_pid;
+      m["postgres_pid"] = r.member->postgres_pid;
+      m["nofailover"] = r.member->tags.nofailover;
+      m["version"] = r.member->version;
+      m["updated_ms"] = r.member->updated.unix_ms;
+    }
+    j["members"].push_back(m);
+  }
+  j["history"] = json::array();
+  for (const auto& h : view.history) {
+    j["history"].push_back({{"timeline", h.timeline}, {"switch_lsn", h.switch_lsn.ToString()},
+                            {"old_leader", h.old_leader}, {"new_leader", h.new_leader},
+                            {"term", h.term}, {"time", FormatWallTime(h.time)}, {"reason", h.reason}});
+  }
+  return j.dump(2);
+}
+
+std::string ClusterDsn(const std::vector<std::pair<std::string, int>>& hosts, const std::string& user,
+                       bool replicas) {
+  std::string out = "postgresql://" + user + "@";
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (i > 0) out += ",";
+    bool v6 = hosts[i].first.find(':') != std::string::npos;
+    out += (v6 ? "[" + hosts[i].first + "]" : hosts[i].first) + ":" + std::to_string(hosts[i].second);
+  }
+  out += "/postgres?target_session_attrs=";
+  out += replicas ? "prefer-standby" : "read-write";
+  out += "&connect_timeout=3";
+  return out;
+}
+
+std::optional<std::string> ClusterNotHealthy(const ClusterView& view,
+                                             const std::vector<std::string>& configured) {
+  if (!view.initialize || !view.initialize->complete()) return std::string("the cluster is not initialized yet");
+  if (!view.leader || view.leader->released) return std::string("no member holds the leader lease");
+  const std::string& leader = view.leader->holder;
+  const MemberStatus* primary = view.FindMember(leader);
+  if (primary == nullptr || primary->role != "primary" || primary->state != "primary") {
+    return "leader " + leader + " is not a running primary yet";
+  }
+  for (const auto& name : configured) {
+    if (name == leader) continue;
+    const MemberStatus* m = view.FindMember(name);
+    if (m == nullptr) return name + " has not reported yet";
+    if (m->role != "replica" || !m->streaming || m->upstream != leader) {
+      return name + " is not streaming from " + leader + " yet (" + m->state + ": " + m->reason + ")";
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace pgpilot

@@ -1,0 +1,28 @@
+// What `ctl list` and `up` print: the cluster table, its JSON form, connection strings.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "core/cluster_view.h"
+
+namespace pgpilot {
+
+// `configured` lists members known from configs, shown as "down" when absent from the store.
+std::string RenderClusterTable(const std::string& cluster, const ClusterView& view,
+                               const std::vector<std::string>& configured);
+std::string RenderClusterJson(const std::string& cluster, const ClusterView& view,
+                              const std::vector<std::string>& configured);
+
+// A libpq URI listing every member; read-write reaches the primary, --replicas prefers replicas.
+std::string ClusterDsn(const std::vector<std::pair<std::string, int>>& hosts,
+                       const std::string& user, bool replicas);
+
+// nullopt when one member holds the lease as a running primary and every other configured member
+// streams from it; otherwise what is missing.
+std::optional<std::string> ClusterNotHealthy(const ClusterView& view,
+                                             const std::vector<std::string>& configured);
+
+}  // namespace pgpilot

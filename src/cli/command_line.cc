@@ -1,0 +1,119 @@
+#include "cli/command_line.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <iostream>
+
+#include "agent/agent_main.h"
+#include "agent/fence_watchdog.h"
+#include "cli/ctl.h"
+#include "cli/local_commands.h"
+#include "core/defaults.h"
+
+namespace pgpilot {
+namespace {
+
+Duration Seconds(double s) { return Duration(static_cast<int64_t>(std::llround(s * 1000))); }
+
+}  // namespace
+
+int RunCommandLine(int argc, char** argv) {
+  CLI::App app{
+      "pgpilot: high availability for PostgreSQL. An agent beside every PostgreSQL instance\n"
+      "bootstraps the cluster, elects the primary through a store, fails over by itself, and\n"
+      "serves health endpoints. `pgpilot up` runs a whole cluster on this machine."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", PGPILOT_VERSION);
+
+  // agent
+  std::string agent_config;
+  auto* agent = app.add_subcommand(
+      "agent", "Run one agent beside one PostgreSQL instance (the container entrypoint).");
+  agent->add_option("--config", agent_config, "The agent's YAML config (see docs/configuration.md)")
+      ->required();
+
+  // up
+  UpOptions up_options;
+  double up_ttl = 10, up_loop = 1, up_wait = 120;
+  auto* up = app.add_subcommand(
+      "up", "Start a local cluster: N agents in the background, one PostgreSQL each, data and logs\n"
+            "under DIR/NAME/. Waits for one primary and N-1 streaming replicas, prints the table.\n"
+            "Run it again on the same DIR to restart the cluster (or its stopped members) with\n"
+            "their data.");
+  up->add_option("--dir", up_options.spec.dir, "Directory of the cluster (created if missing)")->required();
+  up->add_option("--nodes", up_options.spec.nodes, "Number of members (new clusters only)")
+      ->default_val(3)->check(CLI::Range(1, 9));
+  up->add_option("--base-port", up_options.spec.base_port,
+                 "PostgreSQL of member i listens on P+i, its API on P+100+i (new clusters only)")
+      ->default_val(15432);
+  up->add_option("--ttl", up_ttl, "Leader lease time to live, seconds (new clusters only)")
+      ->default_val(10)->check(CLI::Range(2.0, 3600.0));
+  up->add_option("--loop-wait", up_loop, "Seconds between HA loops (new clusters only)")
+      ->default_val(1)->check(CLI::Range(0.1, 60.0));
+  up->add_option("--wait", up_wait, "Seconds to wait for a healthy cluster")->default_val(120);
+  up->add_option("--run-as", up_options.spec.run_as,
+                 "Unprivileged user for PostgreSQL when started as root")
+      ->default_val("postgres");
+  up->add_option("--cluster", up_options.spec.cluster, "Cluster name (new clusters only)")
+      ->default_val("local");
+
+  // down
+  std::string down_dir;
+  double down_wait = 90;
+  auto* down = app.add_subcommand(
+      "down", "Stop a local cluster cleanly: replicas first, then the primary, which releases\n"
+              "its lease with its final WAL position.");
+  down->add_option("--dir", down_dir, "Directory given to `pgpilot up`")->required();
+  down->add_option("--wait", down_wait, "Seconds to wait for each agent before killing it")->default_val(90);
+
+  // ctl
+  CtlTarget target;
+  auto* ctl = app.add_subcommand("ctl", "Operate a cluster: list members, print connection strings.");
+  ctl->require_subcommand(1);
+  ctl->add_option("--dir", target.dir, "A cluster directory made by `pgpilot up`");
+  ctl->add_option("--config", target.config, "An agent config of the cluster");
+  ctl->add_option("--store", target.store, "The store's address (sqlite:/path/store.db)");
+  ctl->add_option("--cluster", target.cluster, "The cluster name (with --store)");
+  bool list_json = false;
+  auto* list = ctl->add_subcommand(
+      "list", "The cluster table: member, role, state, timeline, WAL position, lag, API address.");
+  list->add_flag("--json", list_json, "Print JSON, with each member's agent and postgres pids");
+  bool dsn_replicas = false;
+  auto* dsn = ctl->add_subcommand(
+      "dsn", "A connection string listing every member with target_session_attrs=read-write,\n"
+             "so it always reaches the primary.");
+  dsn->add_flag("--replicas", dsn_replicas, "Prefer replicas (target_session_attrs=prefer-standby)");
+
+  // fence-watchdog (internal)
+  std::string fence_data_dir;
+  auto* fence = app.add_subcommand("fence-watchdog", "");  // empty description: hidden
+  fence->group("");
+  fence->add_option("--data-dir", fence_data_dir)->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (agent->parsed()) return RunAgent(agent_config);
+  if (up->parsed()) {
+    up_options.spec.ttl = Seconds(up_ttl);
+    up_options.spec.loop_wait = Seconds(up_loop);
+    up_options.wait = Seconds(up_wait);
+    if (up_options.spec.loop_wait * 2 > up_options.spec.ttl) {
+      std::cerr << "pgpilot up: --loop-wait must be at most half of --ttl\n";
+      return 2;
+    }
+    return RunUp(up_options);
+  }
+  if (down->parsed()) return RunDown(down_dir, Seconds(down_wait));
+  if (list->parsed()) return CtlList(target, list_json);
+  if (dsn->parsed()) return CtlDsn(target, dsn_replicas);
+  if (fence->parsed()) return RunFenceWatchdog(3, fence_data_dir);
+  std::cerr << app.help();
+  return 2;
+}
+
+}  // namespace pgpilot

@@ -1,0 +1,50 @@
+// The actions a decision asks the executor to perform, in order; the executor stops at the first
+// action that fails or is refused.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/cluster_view.h"
+#include "core/types.h"
+
+namespace pgpilot {
+
+// Where a PostgreSQL instance of another member is reached.
+struct MemberEndpoint {
+  std::string name;
+  std::string host;
+  int port = 0;
+  friend bool operator==(const MemberEndpoint&, const MemberEndpoint&) = default;
+};
+
+// Store actions.
+struct ClaimInitialize { std::string system_id; };      // create `initialize` if absent
+struct CompleteInitialize { std::string system_id; };   // our claim -> the new cluster's sysid
+struct AbandonInitialize {};                            // drop our incomplete claim
+struct AcquireLease { uint64_t expected_revision = 0; bool expect_absent = false; };
+struct RenewLease { uint64_t term = 0; };
+struct AppendHistory { HistoryEntry entry; };
+
+// PostgreSQL actions. Bootstrap, Clone, Rewind and Start run in the background (TaskState).
+struct Bootstrap {};
+struct Clone { MemberEndpoint source; };
+struct Rewind { MemberEndpoint source; };
+enum class StartRole { kPrimary, kReplica };
+struct Start { StartRole role = StartRole::kReplica; std::optional<MemberEndpoint> upstream; };
+enum class StopMode { kFast, kImmediate };
+struct Stop { StopMode mode = StopMode::kFast; };
+struct Promote {};
+struct Follow { std::optional<MemberEndpoint> upstream; };  // rewrite primary_conninfo, reload
+struct EnsureSlots { std::vector<std::string> members; };    // physical slots on this primary
+struct KeepDataDirAside { std::string why; };               // rename, never delete
+
+using Action = std::variant<ClaimInitialize, CompleteInitialize, AbandonInitialize, AcquireLease,
+                            RenewLease, AppendHistory, Bootstrap, Clone, Rewind, Start, Stop,
+                            Promote, Follow, EnsureSlots, KeepDataDirAside>;
+
+// "acquire_lease", "start(replica of pg-0)": for the decision log line.
+std::string DescribeAction(const Action& action);
+
+}  // namespace pgpilot

@@ -1,0 +1,74 @@
+#include "core/candidates.h"
+
+#include <algorithm>
+
+namespace pgpilot {
+
+uint64_t AllowedLag(const std::optional<LeaderRecord>& last_leader, uint64_t maximum_lag) {
+  if (last_leader && last_leader->released) return 0;
+  return maximum_lag;
+}
+
+std::optional<std::string> Ineligibility(const Candidate& c,
+                                         const std::optional<LeaderRecord>& last_leader,
+                                         uint64_t maximum_lag) {
+  if (!c.reachable) return "unreachable" + (c.error.empty() ? std::string() : ": " + c.error);
+  if (!c.running_replica) return std::string("not a running replica");
+  if (c.nofailover) return std::string("tagged nofailover");
+  if (!last_leader) return std::nullopt;
+  if (c.timeline < last_leader->timeline) {
+    return "on timeline " + std::to_string(c.timeline) + ", the last leader was on " +
+           std::to_string(last_leader->timeline);
+  }
+  uint64_t lag = LsnDistance(last_leader->lsn, c.wal_position);
+  uint64_t allowed = AllowedLag(last_leader, maximum_lag);
+  if (lag > allowed) {
+    std::string why = std::to_string(lag) + " bytes behind the last leader's " +
+                      last_leader->lsn.ToString();
+    if (last_leader->released) {
+      why += " (" + last_leader->holder + " released the lease cleanly; only a member with all of "
+             "its WAL may take over)";
+    } else {
+      why += " (maximum_lag_on_failover is " + std::to_string(allowed) + ")";
+    }
+    return why;
+  }
+  return std::nullopt;
+}
+
+bool RanksBefore(const Candidate& a, const Candidate& b) {
+  if (a.timeline != b.timeline) return a.timeline > b.timeline;
+  if (a.wal_position != b.wal_position) return a.wal_position > b.wal_position;
+  return a.name < b.name;
+}
+
+Ranking RankCandidates(const std::vector<Candidate>& all,
+                       const std::optional<LeaderRecord>& last_leader, uint64_t maximum_lag) {
+  Ranking ranking;
+  for (const auto& c : all) {
+    if (auto why = Ineligibility(c, last_leader, maximum_lag)) {
+      ranking.excluded.push_back({c.name, *why});
+    } else {
+      ranking.eligible.push_back(c);
+    }
+  }
+  std::sort(ranking.eligible.begin(), ranking.eligible.end(), RanksBefore);
+  return ranking;
+}
+
+std::string Ranking::Describe() const {
+  std::string out;
+  for (size_t i = 0; i < eligible.size(); ++i) {
+    if (i > 0) out += " > ";
+    out += eligible[i].name + "(tl " + std::to_string(eligible[i].timeline) + ", " +
+           eligible[i].wal_position.ToString() + ")";
+  }
+  if (eligible.empty()) out += "no eligible member";
+  if (!excluded.empty()) {
+    out += "; excluded:";
+    for (const auto& e : excluded) out += " " + e.name + " (" + e.why + ")";
+  }
+  return out;
+}
+
+}  // namespace pgpilot

@@ -1,0 +1,53 @@
+// Who may be promoted when the leader lease is gone, and in which order: a pure comparator.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/cluster_view.h"
+#include "core/types.h"
+
+namespace pgpilot {
+
+// One member as a possible new primary, from its own observation or its API.
+struct Candidate {
+  std::string name;
+  bool reachable = false;        // answered this tick
+  bool running_replica = false;  // PostgreSQL running, in recovery, accepting connections
+  bool nofailover = false;
+  Timeline timeline = 0;
+  Lsn wal_position;              // max(received, replayed)
+  std::string error;             // why unreachable
+};
+
+struct Excluded {
+  std::string name;
+  std::string why;
+};
+
+struct Ranking {
+  std::vector<Candidate> eligible;  // best first
+  std::vector<Excluded> excluded;
+
+  // "pg-1(tl 2, 0/3000148) > pg-2(tl 2, 0/3000060); excluded: pg-0 (unreachable)".
+  std::string Describe() const;
+};
+
+// The lag a candidate may have behind the last leader's published position: none after a clean
+// release (the holder promised its final position), maximum_lag_on_failover after a crash.
+uint64_t AllowedLag(const std::optional<LeaderRecord>& last_leader, uint64_t maximum_lag_on_failover);
+
+// Why `c` may not be promoted, or nullopt when it may.
+std::optional<std::string> Ineligibility(const Candidate& c,
+                                         const std::optional<LeaderRecord>& last_leader,
+                                         uint64_t maximum_lag_on_failover);
+
+// Best first: higher timeline, then higher WAL position, then smaller name.
+bool RanksBefore(const Candidate& a, const Candidate& b);
+
+Ranking RankCandidates(const std::vector<Candidate>& all,
+                       const std::optional<LeaderRecord>& last_leader,
+                       uint64_t maximum_lag_on_failover);
+
+}  // namespace pgpilot

@@ -1,0 +1,89 @@
+// An immutable snapshot of the store as read in one tick: initialize, leader lease, members, history.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/types.h"
+
+namespace pgpilot {
+
+// The `initialize` key. Created once by the member that wins the bootstrap race: first with an
+// empty system_id (bootstrap in progress), then completed with the system identifier of the
+// cluster its initdb created.
+struct InitializeRecord {
+  std::string claimed_by;
+  std::string system_id;  // empty while the bootstrap runs
+
+  bool complete() const { return !system_id.empty(); }
+};
+
+// The `leader` key: who holds the leader lease, under which term (fencing token), for how long.
+// `revision` is the store's version of this record; every renewal changes it, so an observer that
+// sees the same revision for a whole ttl knows the lease was not renewed in that time.
+struct LeaderRecord {
+  std::string holder;
+  uint64_t term = 0;        // incremented on every acquisition
+  Duration ttl{0};
+  Lsn lsn;                  // the holder's WAL position at its last renewal or release
+  Timeline timeline = 0;
+  bool released = false;    // the holder gave it up cleanly; `lsn` is then its final position
+  uint64_t revision = 0;    // store version; opaque except for equality
+
+  friend bool operator==(const LeaderRecord&, const LeaderRecord&) = default;
+};
+
+struct MemberTags {
+  bool nofailover = false;
+  friend bool operator==(const MemberTags&, const MemberTags&) = default;
+};
+
+// A member's published status (`members/NAME`); expires with the member.
+struct MemberStatus {
+  std::string name;
+  std::string role;    // "primary", "replica", "stopped", "uninitialized"
+  std::string state;   // NodeState name
+  std::string reason;  // the last decision's reason
+  std::string api_url;       // "http://127.0.0.1:8008"
+  std::string host;          // PostgreSQL connect address
+  int port = 0;
+  Timeline timeline = 0;
+  Lsn wal_position;    // primary: current write position; replica: max(received, replayed)
+  Lsn replayed;
+  bool streaming = false;  // replica: WAL receiver streaming from the leader
+  std::string upstream;    // replica: the member it streams from
+  uint64_t term = 0;       // the leader term this member last acted under
+  MemberTags tags;
+  std::string version;     // pgpilot version
+  int64_t agent_pid = 0;
+  int64_t postgres_pid = 0;
+  WallTime updated;
+
+  friend bool operator==(const MemberStatus&, const MemberStatus&) = default;
+};
+
+// One timeline switch, appended to `history` by the member that promoted.
+struct HistoryEntry {
+  Timeline timeline = 0;   // the new timeline
+  Lsn switch_lsn;          // where the previous timeline ended
+  std::string old_leader;
+  std::string new_leader;
+  uint64_t term = 0;
+  WallTime time;
+  std::string reason;
+
+  friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
+};
+
+struct ClusterView {
+  std::optional<InitializeRecord> initialize;
+  std::optional<LeaderRecord> leader;
+  std::vector<MemberStatus> members;  // unexpired entries, sorted by name
+  std::vector<HistoryEntry> history;  // oldest first
+
+  const MemberStatus* FindMember(const std::string& name) const;
+};
+
+}  // namespace pgpilot

@@ -1,0 +1,472 @@
+#include "core/decide.h"
+
+#include <algorithm>
+
+#include "core/defaults.h"
+
+namespace pgpilot {
+namespace {
+
+NodeState StateOfTask(TaskKind kind) {
+  switch (kind) {
+    case TaskKind::kBootstrap: return NodeState::kBootstrapping;
+    case TaskKind::kClone: return NodeState::kCloning;
+    case TaskKind::kRewind: return NodeState::kRewinding;
+    case TaskKind::kStart: return NodeState::kStarting;
+    case TaskKind::kNone: break;
+  }
+  return NodeState::kWaiting;
+}
+
+std::optional<MemberEndpoint> EndpointOf(const ClusterView& view, const std::string& name) {
+  const MemberStatus* m = view.FindMember(name);
+  if (m == nullptr || m->host.empty() || m->port <= 0) return std::nullopt;
+  return MemberEndpoint{m->name, m->host, m->port};
+}
+
+std::string HostPort(const MemberEndpoint& ep) { return ep.host + ":" + std::to_string(ep.port); }
+
+const HistoryEntry* HistoryFor(const ClusterView& view, Timeline timeline) {
+  for (const auto& h : view.history) {
+    if (h.timeline == timeline) return &h;
+  }
+  return nullptr;
+}
+
+// Take the lease only from a CAS on what we saw: absent, or this exact revision.
+AcquireLease AcquireFrom(const std::optional<LeaderRecord>& record) {
+  if (!record) return AcquireLease{0, true};
+  return AcquireLease{record->revision, false};
+}
+
+class Builder {
+ public:
+  explicit Builder(const Observation& o) : o_(o) {
+    d_.memory = o.memory;
+    d_.next = o.memory.state;
+  }
+  AgentMemory& memory() { return d_.memory; }
+  void Add(Action a) { d_.actions.push_back(std::move(a)); }
+  void NeedPeers() { d_.needs_peer_positions = true; }
+  Decision Done(NodeState next, std::string reason) {
+    d_.next = next;
+    d_.memory.state = next;
+    d_.reason = std::move(reason);
+    return std::move(d_);
+  }
+
+ private:
+  const Observation& o_;
+  Decision d_;
+};
+
+// Why our own lease is not provable right now, or nullopt when it is.
+std::optional<std::string> WhyLeaseUnprovable(const Observation& o) {
+  const AgentMemory& m = o.memory;
+  const std::string& me = o.settings.member_name;
+  if (!m.lease) {
+    if (o.view.ok() && o.view->leader && o.view->leader->holder != me) {
+      return "the lease is held by " + o.view->leader->holder;
+    }
+    return std::string("we hold no leader lease");
+  }
+  if (o.now >= OwnLeaseDeadline(*m.lease)) {
+    return "our last successful renewal was sent " + FormatSeconds(o.now - m.lease->sent_at) +
+           " ago (ttl " + FormatSeconds(m.lease->ttl) + " minus margin " +
+           FormatSeconds(LeaseMargin(m.lease->ttl)) + ")" +
+           (o.view.ok() ? std::string() : "; store unreachable: " + o.view.error().message);
+  }
+  if (o.view.ok()) {
+    const auto& rec = o.view->leader;
+    if (!rec) return std::string("the leader record is gone from the store");
+    if (rec->holder != me) return "the lease is now held by " + rec->holder + " (term " +
+                                  std::to_string(rec->term) + ")";
+    if (rec->term != m.lease->term) return "the lease term changed to " + std::to_string(rec->term);
+    if (rec->released) return std::string("we released the lease");
+  }
+  return std::nullopt;
+}
+
+Decision WhileStoreUnavailable(const Observation& o, Builder& b) {
+  const LocalState& local = o.local;
+  const std::string err = "store unreachable: " + o.view.error().ToString();
+  if (local.is_running_primary()) {
+    return b.Done(NodeState::kPrimary,
+                  err + "; the lease stays provable for " +
+                      FormatSeconds(OwnLeaseDeadline(*b.memory().lease) - o.now) +
+                      " more, then we stop accepting writes");
+  }
+  if (local.running) {
+    return b.Done(local.accepting && local.in_recovery ? NodeState::kReplica : o.memory.state,
+                  err + "; PostgreSQL keeps serving reads");
+  }
+  if (local.data_dir == DataDirKind::kValid && o.now >= o.memory.retry_after &&
+      o.memory.blocked.empty()) {
+    b.Add(Start{StartRole::kReplica, std::nullopt});
+    return b.Done(NodeState::kStarting, err + "; starting PostgreSQL read-only");
+  }
+  return b.Done(local.data_dir == DataDirKind::kValid ? NodeState::kStopped : NodeState::kWaiting,
+                err);
+}
+
+Decision Bootstrap(const Observation& o, Builder& b, const std::optional<TaskState>& finished) {
+  const ClusterView& v = *o.view;
+  const LocalState& local = o.local;
+  const std::string& me = o.settings.member_name;
+  AgentMemory& m = b.memory();
+  LeaderAssessment leader = AssessLeader(m.leader, o.now);
+  bool lease_free = leader.status != LeaderStatus::kValid ||
+                    (v.leader && v.leader->holder == me);
+
+  if (!v.initialize) {
+    if (local.data_dir == DataDirKind::kValid) {
+      b.Add(ClaimInitialize{local.system_id});
+      return b.Done(NodeState::kWaiting,
+                    "the store has no initialize key and our data directory holds system " +
+                        local.system_id + ": registering it as the cluster's");
+    }
+    if (local.data_dir == DataDirKind::kIncomplete) {
+      b.Add(KeepDataDirAside{"interrupted initdb or clone"});
+      return b.Done(NodeState::kWaiting,
+                    "data directory holds an interrupted initdb or clone: keeping it aside");
+    }
+    if (!lease_free) {
+      return b.Done(NodeState::kWaiting, "waiting for the stale lease of " + v.leader->holder +
+                                             " to expire before bootstrapping");
+    }
+    b.Add(ClaimInitialize{""});
+    b.Add(AcquireFrom(v.leader));
+    b.Add(pgpilot::Bootstrap{});
+    return b.Done(NodeState::kBootstrapping,
+                  "the cluster is not initialized and our data directory is empty: claiming "
+                  "the bootstrap (initdb)");
+  }
+
+  const InitializeRecord& init = *v.initialize;
+  if (init.claimed_by != me) {
+    return b.Done(NodeState::kWaiting, init.claimed_by + " is bootstrapping the cluster");
+  }
+  if (finished && finished->kind == TaskKind::kBootstrap && !finished->succeeded) {
+    b.Add(AbandonInitialize{});
+    m.blocked = "bootstrap failed: " + finished->error +
+                "; fix the cause and restart the agent (our initialize claim is dropped so "
+                "another member may bootstrap)";
+    return b.Done(NodeState::kBlocked, m.blocked);
+  }
+  if (m.bootstrap_done && local.is_running_primary() && m.lease) {
+    b.Add(RenewLease{m.lease->term});
+    b.Add(CompleteInitialize{local.system_id});
+    return b.Done(NodeState::kPrimary,
+                  "bootstrap finished: the cluster is initialized with system identifier " +
+                      local.system_id);
+  }
+  if (local.data_dir == DataDirKind::kIncomplete) {
+    b.Add(KeepDataDirAside{"interrupted initdb"});
+    return b.Done(NodeState::kWaiting,
+                  "data directory holds an interrupted initdb: keeping it aside and starting over");
+  }
+  if (!lease_free) {
+    return b.Done(NodeState::kWaiting, "waiting for the stale lease of " + v.leader->holder +
+                                           " to expire before bootstrapping");
+  }
+  if (m.lease) b.Add(RenewLease{m.lease->term});
+  else b.Add(AcquireFrom(v.leader));
+  b.Add(pgpilot::Bootstrap{});
+  return b.Done(NodeState::kBootstrapping,
+                "our bootstrap claim is not complete: running the (idempotent) bootstrap");
+}
+
+Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
+  const ClusterView& v = *o.view;
+  const LocalState& local = o.local;
+  const std::string& me = o.settings.member_name;
+  std::string lease_text =
+      !v.leader ? std::string("no leader lease exists")
+      : leader.status == LeaderStatus::kReleased
+          ? "the lease was released by " + v.leader->holder + " at " + v.leader->lsn.ToString()
+          : "the lease of " + v.leader->holder + " expired (unchanged for " +
+                FormatSeconds(leader.unchanged_for) + ")";
+
+  Candidate self{me, true, true, o.settings.tags.nofailover, local.timeline, local.wal_position, ""};
+  if (auto why = Ineligibility(self, v.leader, o.settings.maximum_lag_on_failover)) {
+    return b.Done(NodeState::kReplica, lease_text + "; we may not take over: " + *why);
+  }
+  if (!o.peers_collected) {
+    b.NeedPeers();
+    return b.Done(NodeState::kReplica, lease_text + "; asking the other members for their positions");
+  }
+  std::vector<Candidate> all = o.peers;
+  all.push_back(self);
+  Ranking ranking = RankCandidates(all, v.leader, o.settings.maximum_lag_on_failover);
+  if (ranking.eligible.front().name != me) {
+    return b.Done(NodeState::kReplica, lease_text + "; " + ranking.eligible.front().name +
+                                           " is the better candidate: " + ranking.Describe());
+  }
+  AgentMemory& m = b.memory();
+  m.previous_leader = v.leader ? v.leader->holder : "";
+  m.promotion_reason = lease_text;
+  b.Add(AcquireFrom(v.leader));
+  b.Add(Promote{});
+  return b.Done(NodeState::kPromoting,
+                lease_text + "; we are the best candidate, taking the lease: " + ranking.Describe());
+}
+
+Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leader) {
+  const ClusterView& v = *o.view;
+  const LocalState& local = o.local;
+  const std::string& me = o.settings.member_name;
+  AgentMemory& m = b.memory();
+  const std::optional<LeaderRecord>& rec = v.leader;
+
+  if (rec && rec->holder == me && !rec->released) {
+    // We took the lease (or held it before a restart of the agent) and are still in recovery.
+    b.Add(RenewLease{rec->term});
+    b.Add(Promote{});
+    return b.Done(NodeState::kPromoting,
+                  "we hold the leader lease (term " + std::to_string(rec->term) + "): promoting");
+  }
+  if (rec && leader.status == LeaderStatus::kValid) {
+    auto ep = EndpointOf(v, rec->holder);
+    if (!ep) {
+      return b.Done(NodeState::kReplica,
+                    "leader " + rec->holder + " has not published its address yet");
+    }
+    if (local.timeline < rec->timeline) {
+      // A former primary (or a replica that received WAL its old primary never shipped
+      // elsewhere) must not replay the new timeline on top of diverged WAL.
+      const HistoryEntry* fork = HistoryFor(v, local.timeline + 1);
+      if (fork != nullptr && local.wal_position > fork->switch_lsn) {
+        m.needs_rewind = true;
+        b.Add(Stop{StopMode::kFast});
+        return b.Done(NodeState::kStopped,
+                      "our timeline " + std::to_string(local.timeline) + " went on to " +
+                          local.wal_position.ToString() + " past the switch to timeline " +
+                          std::to_string(fork->timeline) + " at " + fork->switch_lsn.ToString() +
+                          ": stopping to rewind from " + rec->holder);
+      }
+    }
+    if (local.upstream != HostPort(*ep)) {
+      b.Add(Follow{*ep});
+      return b.Done(NodeState::kReplica,
+                    "following leader " + rec->holder + " at " + HostPort(*ep) +
+                        (local.upstream.empty() ? std::string(" (no upstream before)")
+                                                : " (was " + local.upstream + ")"));
+    }
+    return b.Done(NodeState::kReplica, local.streaming
+                                           ? "streaming from leader " + rec->holder
+                                           : "following leader " + rec->holder +
+                                                 "; WAL receiver not streaming yet");
+  }
+  return Elect(o, b, leader);
+}
+
+std::vector<std::string> OtherMembers(const ClusterView& v, const std::string& me) {
+  std::vector<std::string> names;
+  for (const auto& member : v.members) {
+    if (member.name != me) names.push_back(member.name);
+  }
+  return names;
+}
+
+Decision WithView(const Observation& o, Builder& b, const std::optional<TaskState>& finished) {
+  const ClusterView& v = *o.view;
+  const LocalState& local = o.local;
+  const std::string& me = o.settings.member_name;
+  AgentMemory& m = b.memory();
+
+  if (!m.blocked.empty()) return b.Done(NodeState::kBlocked, m.blocked);
+  if (local.data_dir == DataDirKind::kForeign) {
+    return b.Done(NodeState::kBlocked,
+                  "the data directory holds files that are not a PostgreSQL data directory (" +
+                      local.data_dir_detail +
+                      "); nothing was touched: move them away or set data_dir to an empty "
+                      "directory, then the agent continues by itself");
+  }
+  if (v.initialize && v.initialize->complete() && local.data_dir == DataDirKind::kValid &&
+      local.system_id != v.initialize->system_id) {
+    return b.Done(NodeState::kBlocked,
+                  "the data directory belongs to another cluster (system identifier " +
+                      local.system_id + ", this cluster is " + v.initialize->system_id +
+                      "); nothing was touched: move the directory aside and the agent clones "
+                      "this cluster into an empty one");
+  }
+  if (!v.initialize || !v.initialize->complete()) return Bootstrap(o, b, finished);
+
+  LeaderAssessment leader = AssessLeader(m.leader, o.now);
+  const std::optional<LeaderRecord>& rec = v.leader;
+  bool leader_is_me = rec && rec->holder == me && !rec->released;
+  bool other_leader_valid = rec && rec->holder != me && leader.status == LeaderStatus::kValid;
+  std::string failure = finished && !finished->succeeded
+                            ? std::string(TaskKindName(finished->kind)) + " failed: " +
+                                  finished->error + "; "
+                            : std::string();
+  bool backing_off = o.now < m.retry_after;
+  std::string retry_text = "retrying in " + FormatSeconds(m.retry_after - o.now);
+
+  if (local.data_dir != DataDirKind::kValid) {
+    if (local.data_dir == DataDirKind::kIncomplete) {
+      b.Add(KeepDataDirAside{"interrupted clone or initdb"});
+      return b.Done(NodeState::kWaiting,
+                    "data directory holds an interrupted clone or initdb: keeping it aside");
+    }
+    if (!other_leader_valid) {
+      return b.Done(NodeState::kWaiting,
+                    failure + "our data directory is empty and there is no leader to clone from "
+                              "(leader lease " + LeaderStatusName(leader.status) + ")");
+    }
+    auto ep = EndpointOf(v, rec->holder);
+    if (!ep) {
+      return b.Done(NodeState::kWaiting,
+                    "leader " + rec->holder + " has not published its address yet");
+    }
+    if (backing_off) return b.Done(NodeState::kWaiting, failure + retry_text);
+    b.Add(Clone{*ep});
+    return b.Done(NodeState::kCloning,
+                  "our data directory is empty and the cluster exists: cloning from leader " +
+                      rec->holder + " (an initialized cluster is never initdb'd again)");
+  }
+
+  if (!local.running) {
+    if (finished && finished->kind == TaskKind::kRewind && !finished->succeeded) {
+      b.Add(KeepDataDirAside{"pg_rewind failed: " + finished->error});
+      m.needs_rewind = false;
+      return b.Done(NodeState::kWaiting, failure +
+                                             "keeping the data directory aside to clone afresh");
+    }
+    if (backing_off) return b.Done(NodeState::kStopped, failure + retry_text);
+    if (rec && rec->released && rec->holder == me && local.was_primary) {
+      // We stopped cleanly as the primary and nobody has taken the lease since: nobody else
+      // can have been promoted, so we take it back (compare-and-swap) and start as before,
+      // on the same timeline. A replica that received all of our WAL may win this race.
+      b.Add(AcquireFrom(rec));
+      b.Add(Start{StartRole::kPrimary, std::nullopt});
+      return b.Done(NodeState::kStarting,
+                    "we released the lease cleanly at " + rec->lsn.ToString() +
+                        " and nobody took it: taking it back and starting as the primary");
+    }
+    if (leader_is_me) {
+      b.Add(RenewLease{rec->term});
+      b.Add(Start{local.was_primary ? StartRole::kPrimary : StartRole::kReplica, std::nullopt});
+      return b.Done(NodeState::kStarting,
+                    "the leader lease names us (term " + std::to_string(rec->term) +
+                        ") and PostgreSQL is down: renewing it and starting");
+    }
+    if (other_leader_valid) {
+      auto ep = EndpointOf(v, rec->holder);
+      if (!ep) {
+        return b.Done(NodeState::kStopped,
+                      "leader " + rec->holder + " has not published its address yet");
+      }
+      if (local.was_primary || m.needs_rewind) {
+        b.Add(Rewind{*ep});
+        return b.Done(NodeState::kRewinding,
+                      std::string(local.was_primary ? "we were a primary"
+                                                    : "our timeline diverged") +
+                          " and " + rec->holder + " leads now: pg_rewind from it before following");
+      }
+      b.Add(Start{StartRole::kReplica, *ep});
+      return b.Done(NodeState::kStarting, "starting as a replica of leader " + rec->holder);
+    }
+    b.Add(Start{StartRole::kReplica, std::nullopt});
+    return b.Done(NodeState::kStarting,
+                  std::string("no valid leader (lease ") + LeaderStatusName(leader.status) +
+                      "): starting read-only to take part in the election");
+  }
+
+  if (!local.accepting) {
+    if (m.lease) b.Add(RenewLease{m.lease->term});
+    return b.Done(NodeState::kStarting,
+                  "PostgreSQL is running but not accepting connections: " + local.connect_error);
+  }
+
+  if (!local.in_recovery) {
+    // The fence in Decide guarantees we hold a provable lease here.
+    b.Add(RenewLease{m.lease->term});
+    if (local.timeline > 1 && HistoryFor(v, local.timeline) == nullptr) {
+      b.Add(AppendHistory{HistoryEntry{local.timeline, local.timeline_switch_lsn,
+                                       m.previous_leader, me, m.lease->term, o.wall_now,
+                                       m.promotion_reason.empty() ? std::string("promoted")
+                                                                  : m.promotion_reason}});
+    }
+    std::vector<std::string> others = OtherMembers(v, me);
+    if (!others.empty()) b.Add(EnsureSlots{others});
+    return b.Done(NodeState::kPrimary,
+                  "holding the leader lease (term " + std::to_string(m.lease->term) + ")");
+  }
+  return RunningReplica(o, b, leader);
+}
+
+}  // namespace
+
+Decision Decide(const Observation& o) {
+  Builder b(o);
+  AgentMemory& m = b.memory();
+  const LocalState& local = o.local;
+
+  if (o.view.ok()) m.leader = TrackLeader(m.leader, o.view->leader, o.now);
+
+  // The fence comes first: PostgreSQL that may accept writes without a lease we can prove is
+  // stopped at once, whatever else is going on (invariant 1: at most one writable primary).
+  std::optional<std::string> unprovable = WhyLeaseUnprovable(o);
+  if (unprovable) m.lease.reset();
+
+  std::optional<TaskState> finished;
+  if (!local.task.running && local.task.sequence > m.task_sequence_seen) {
+    m.task_sequence_seen = local.task.sequence;
+    finished = local.task;
+    if (!local.task.succeeded) {
+      m.retry_after = o.now + kTaskRetryBackoff;
+    } else if (local.task.kind == TaskKind::kBootstrap) {
+      m.bootstrap_done = true;
+    } else if (local.task.kind == TaskKind::kRewind || local.task.kind == TaskKind::kClone) {
+      m.needs_rewind = false;
+    }
+  }
+
+  if (local.may_accept_writes() && unprovable) {
+    b.Add(Stop{StopMode::kImmediate});
+    return b.Done(NodeState::kDemoting,
+                  "PostgreSQL may accept writes but " + *unprovable + ": stopped it immediately");
+  }
+
+  if (local.task.running) {
+    if (m.lease && o.view.ok()) b.Add(RenewLease{m.lease->term});
+    return b.Done(StateOfTask(local.task.kind),
+                  std::string(TaskKindName(local.task.kind)) + " in progress" +
+                      (o.view.ok() ? std::string() : "; store unreachable"));
+  }
+  if (!o.view.ok()) return WhileStoreUnavailable(o, b);
+  return WithView(o, b, finished);
+}
+
+AgentMemory ApplyLeaseOutcome(AgentMemory memory, const LeaseOutcome& outcome) {
+  if (outcome.granted) {
+    memory.lease = OwnLease{outcome.record.term, outcome.record.revision, outcome.sent_at,
+                            outcome.record.ttl};
+  } else {
+    memory.lease.reset();
+  }
+  return memory;
+}
+
+MonoTime NextWakeup(const AgentMemory& memory, MonoTime now, Duration loop_wait) {
+  MonoTime next = now + loop_wait;
+  if (memory.lease) next = std::min(next, OwnLeaseDeadline(*memory.lease));
+  return next;
+}
+
+std::string Explain(NodeState from, const Decision& d) {
+  std::string line = std::string("decision ") + NodeStateName(from) + "->" + NodeStateName(d.next) +
+                     " reason=\"" + d.reason + "\"";
+  if (!d.actions.empty()) {
+    line += " actions=[";
+    for (size_t i = 0; i < d.actions.size(); ++i) {
+      if (i > 0) line += ", ";
+      line += DescribeAction(d.actions[i]);
+    }
+    line += "]";
+  }
+  return line;
+}
+
+}  // namespace pgpilot

@@ -1,0 +1,62 @@
+// What the agent observed about its own PostgreSQL instance and data directory in one tick.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/types.h"
+
+namespace pgpilot {
+
+enum class DataDirKind {
+  kMissing,     // the directory does not exist
+  kEmpty,       // exists and holds nothing
+  kValid,       // a PostgreSQL data directory with a control file
+  kIncomplete,  // PG_VERSION but no control file: an interrupted initdb or clone
+  kForeign,     // holds files that are not a PostgreSQL data directory
+};
+const char* DataDirKindName(DataDirKind kind);
+
+// Long actions run in the background while the loop keeps renewing the lease.
+enum class TaskKind { kNone, kBootstrap, kClone, kRewind, kStart };
+const char* TaskKindName(TaskKind kind);
+
+struct TaskState {
+  TaskKind kind = TaskKind::kNone;  // the running task, or the last one that finished
+  bool running = false;
+  uint64_t sequence = 0;            // increments per task started; results are read once
+  bool succeeded = false;           // valid when !running and sequence > 0
+  std::string error;                // the failure, when !succeeded
+};
+
+struct LocalState {
+  DataDirKind data_dir = DataDirKind::kMissing;
+  std::string data_dir_detail;  // e.g. the unexpected files found
+  std::string system_id;        // from pg_control, when kValid
+  bool was_primary = false;     // pg_control: last ran as a primary (in production / shut down)
+  bool standby_signal = false;  // standby.signal present: PostgreSQL starts (or runs) in recovery
+
+  bool running = false;         // a postmaster for this data directory is alive
+  int64_t postgres_pid = 0;
+  bool accepting = false;       // it answered our queries this tick
+  std::string connect_error;    // why not, when running but not accepting
+  bool in_recovery = false;
+  Timeline timeline = 0;
+  Lsn wal_position;             // primary: current; replica: max(received, replayed)
+  Lsn replayed;
+  bool streaming = false;       // WAL receiver status is "streaming"
+  std::string upstream;         // "host:port" from the effective primary_conninfo, "" if none
+  Lsn timeline_switch_lsn;      // where the previous timeline ended (from the .history file)
+
+  TaskState task;
+
+  bool is_running_primary() const { return running && accepting && !in_recovery; }
+  // Running and possibly writable: a primary, or an instance we cannot query whose data
+  // directory has no standby.signal. The fence treats "cannot tell" as writable.
+  bool may_accept_writes() const {
+    return running && (accepting ? !in_recovery : !standby_signal);
+  }
+  bool is_running_replica() const { return running && accepting && in_recovery; }
+};
+
+}  // namespace pgpilot

@@ -1,0 +1,469 @@
+#include "postgres/pg_controller.h"
+
+#include <libpq-fe.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include "platform/files.h"
+#include "platform/log.h"
+#include "platform/net.h"
+#include "postgres/data_dir.h"
+
+namespace pgpilot {
+namespace {
+
+constexpr auto kStartWaitForAccepting = std::chrono::seconds(60);
+constexpr auto kLongOperationTimeout = std::chrono::hours(24);
+constexpr const char* kDuplicateObject = "42710";
+
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+bool IsPostgresProcess(int64_t pid) {
+  auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  return cmdline.ok() && cmdline->find("postgres") != std::string::npos;
+}
+
+void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+}  // namespace
+
+PgController::PgController(PgControllerConfig config, ProcessRunner& runner, const Clock& clock)
+    : config_(std::move(config)), runner_(runner), clock_(clock) {
+  passfile_ = JoinPath(config_.state_dir, "pgpass");
+  instance_.member_name = config_.member_name;
+  instance_.listen_addresses = config_.listen_addresses;
+  instance_.port = config_.port;
+  instance_.socket_dir = config_.socket_dir;
+  instance_.replication_user = config_.replication_user;
+  instance_.superuser = config_.superuser;
+  instance_.passfile = passfile_;
+  instance_.parameters = config_.parameters;
+}
+
+std::string PgController::Bin(const char* name) const { return JoinPath(config_.bin_dir, name); }
+std::string PgController::DataPath(const char* name) const { return JoinPath(config_.data_dir, name); }
+
+Status PgController::Prepare() {
+  for (const char* tool : {"postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata"}) {
+    if (access(Bin(tool).c_str(), X_OK) != 0) {
+      return NotFound("PostgreSQL program " + Bin(tool) + " not found",
+                      "install postgresql-15 (apt-get install postgresql-15) or set "
+                      "postgresql.bin_dir to the directory holding it (pg_config --bindir)");
+    }
+  }
+  auto superuser = ReadSecretFile(config_.superuser_password_file, "superuser password");
+  if (!superuser.ok()) return superuser.error();
+  auto replication = ReadSecretFile(config_.replication_password_file, "replication password");
+  if (!replication.ok()) return replication.error();
+  replication_password_ = *replication;
+  if (Status s = EnsureDirectory(config_.state_dir, 0700); !s.ok()) return s;
+  std::string pgpass = PgpassLine(config_.superuser, *superuser) +
+                       PgpassLine(config_.replication_user, *replication);
+  return WriteFileAtomic(passfile_, pgpass, 0600);
+}
+
+std::string PgController::LocalConninfo(const std::string& application_name) const {
+  return Conninfo({{"host", config_.local_host},
+                   {"port", std::to_string(config_.port)},
+                   {"user", config_.superuser},
+                   {"dbname", "postgres"},
+                   {"passfile", passfile_},
+                   {"connect_timeout", "2"},
+                   {"application_name", application_name}});
+}
+
+std::string PgController::SourceConninfo(const MemberEndpoint& source) const {
+  return Conninfo({{"host", source.host},
+                   {"port", std::to_string(source.port)},
+                   {"user", config_.superuser},
+                   {"dbname", "postgres"},
+                   {"passfile", passfile_},
+                   {"connect_timeout", "5"},
+                   {"application_name", "pgpilot-" + config_.member_name}});
+}
+
+int64_t PgController::RunningPostmasterPid() const {
+  auto content = ReadFile(DataPath("postmaster.pid"));
+  if (!content.ok()) return 0;
+  int64_t pid = std::strtoll(FirstLine(*content).c_str(), nullptr, 10);
+  if (pid <= 0 || !ProcessAlive(static_cast<pid_t>(pid))) return 0;
+  if (runner_.TryWait(static_cast<pid_t>(pid))) return 0;  // our child, just exited
+  if (!IsPostgresProcess(pid)) return 0;                    // a stale file, pid reused
+  return pid;
+}
+
+std::string PgController::ManagedUpstream() const {
+  auto conf = ReadFile(DataPath(kManagedConfFile));
+  if (!conf.ok()) return "";
+  std::istringstream in(*conf);
+  std::string line;
+  const std::string prefix = "primary_conninfo = '";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    std::string quoted = line.substr(prefix.size());
+    std::string value;
+    for (size_t i = 0; i < quoted.size(); ++i) {
+      if (quoted[i] == '\'' && i + 1 < quoted.size() && quoted[i + 1] == '\'') { value += '\''; ++i; continue; }
+      if (quoted[i] == '\'') break;
+      if (quoted[i] == '\\' && i + 1 < quoted.size()) { value += quoted[++i]; continue; }
+      value += quoted[i];
+    }
+    return ConninfoHostPort(value);
+  }
+  return "";
+}
+
+Lsn PgController::TimelineSwitchLsn(Timeline timeline) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "pg_wal/%08X.history", timeline);
+  auto content = ReadFile(DataPath(name));
+  if (!content.ok()) return Lsn{};
+  Lsn last;
+  std::istringstream in(*content);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string tli, lsn;
+    fields >> tli >> lsn;
+    if (auto parsed = Lsn::Parse(lsn)) last = *parsed;
+  }
+  return last;
+}
+
+void PgController::ReadControlData(LocalState* s) {
+  auto out = runner_.Run({{Bin("pg_controldata"), "-D", config_.data_dir}, {{"LC_ALL", "C"}}},
+                         std::chrono::seconds(30));
+  if (!out.ok() || !out->status.ok()) return;
+  auto control = ParseControlData(out->output);
+  if (!control.ok()) return;
+  s->system_id = control->system_id;
+  // A fresh base backup or a rewound directory carries backup_label: it was not a primary.
+  s->was_primary = control->was_primary && !PathExists(DataPath("backup_label"));
+  if (s->timeline == 0) s->timeline = control->timeline;
+  // Not running: the best position we know is the last checkpoint (after a clean stop, the
+  // shutdown checkpoint, i.e. the end of our WAL).
+  if (s->wal_position.value == 0) s->wal_position = control->checkpoint_lsn;
+}
+
+void PgController::QueryRunningState(LocalState* s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  static const char* kQuery =
+      "SELECT pg_is_in_recovery(),"
+      " (SELECT system_identifier FROM pg_control_system())::text,"
+      " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,"
+      " CASE WHEN pg_is_in_recovery() THEN NULL ELSE"
+      "   ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
+      " pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,"
+      " (SELECT status FROM pg_stat_wal_receiver LIMIT 1),"
+      " (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1),"
+      " (SELECT timeline_id FROM pg_control_checkpoint())";
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!conn_ || !conn_->healthy()) {
+      conn_.reset();
+      auto c = PgConnection::Connect(LocalConninfo("pgpilot-agent"));
+      if (!c.ok()) {
+        s->connect_error = c.error().message;
+        return;
+      }
+      conn_.emplace(std::move(c.value()));
+    }
+    auto rows = conn_->Query(kQuery);
+    if (!rows.ok()) {
+      s->connect_error = rows.error().message;
+      conn_.reset();
+      continue;
+    }
+    if (rows->size() != 1) return;
+    const PgRow& r = rows->front();
+    auto lsn = [](const std::optional<std::string>& v) {
+      return v ? Lsn::Parse(*v).value_or(Lsn{}) : Lsn{};
+    };
+    auto num = [](const std::optional<std::string>& v) {
+      return v ? static_cast<Timeline>(std::strtoul(v->c_str(), nullptr, 10)) : Timeline{0};
+    };
+    s->accepting = true;
+    s->connect_error.clear();
+    s->in_recovery = r[0] && *r[0] == "t";
+    s->system_id = r[1].value_or("");
+    if (!s->in_recovery) {
+      s->wal_position = lsn(r[2]);
+      s->replayed = s->wal_position;
+      s->timeline = num(r[3]);
+    } else {
+      Lsn received = lsn(r[4]);
+      s->replayed = lsn(r[5]);
+      s->wal_position = std::max(received, s->replayed);
+      s->streaming = r[6] && *r[6] == "streaming";
+      s->timeline = std::max(num(r[7]), num(r[8]));
+    }
+    return;
+  }
+}
+
+LocalState PgController::Observe() {
+  LocalState s;
+  DataDirInspection inspection = InspectDataDir(config_.data_dir, geteuid());
+  s.data_dir = inspection.kind;
+  s.data_dir_detail = inspection.detail;
+  if (s.data_dir != DataDirKind::kValid) return s;
+  s.standby_signal = PathExists(DataPath("standby.signal"));
+  s.upstream = ManagedUpstream();
+  s.postgres_pid = RunningPostmasterPid();
+  s.running = s.postgres_pid > 0;
+  if (s.running) QueryRunningState(&s);
+  if (!s.accepting) ReadControlData(&s);
+  if (s.accepting && !s.in_recovery && s.timeline > 1) s.timeline_switch_lsn = TimelineSwitchLsn(s.timeline);
+  return s;
+}
+
+Status PgController::WriteConfiguration(StartRole role, const std::optional<MemberEndpoint>& upstream) {
+  auto conf = ReadFile(DataPath("postgresql.conf"));
+  if (!conf.ok()) return conf.error();
+  if (conf->find(kIncludeLine) == std::string::npos) {
+    std::string updated = *conf;
+    if (!updated.empty() && updated.back() != '\n') updated += '\n';
+    updated += std::string(kIncludeLine) + "\n";
+    if (Status s = WriteFileAtomic(DataPath("postgresql.conf"), updated, 0600); !s.ok()) return s;
+  }
+  std::optional<MemberEndpoint> follow = role == StartRole::kReplica ? upstream : std::nullopt;
+  if (Status s = WriteFileAtomic(DataPath(kManagedConfFile), RenderManagedConf(instance_, follow), 0600);
+      !s.ok()) {
+    return s;
+  }
+  HbaSettings hba{config_.superuser, config_.replication_user, config_.allowed_networks};
+  if (Status s = WriteFileAtomic(DataPath("pg_hba.conf"), RenderHba(hba), 0600); !s.ok()) return s;
+  if (role == StartRole::kReplica) {
+    if (!PathExists(DataPath("standby.signal"))) {
+      if (Status s = WriteFileAtomic(DataPath("standby.signal"), "", 0600); !s.ok()) return s;
+    }
+  } else if (PathExists(DataPath("standby.signal"))) {
+    if (unlink(DataPath("standby.signal").c_str()) != 0) {
+      return Internal("cannot remove standby.signal: " + std::string(std::strerror(errno)));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string PgController::LogTail(const std::string& path, size_t lines) const {
+  auto content = ReadFile(path);
+  if (!content.ok()) return "";
+  std::vector<std::string> all;
+  std::istringstream in(*content);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) all.push_back(line);
+  }
+  std::string out;
+  for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
+    out += (out.empty() ? "" : " | ") + all[i];
+  }
+  return out;
+}
+
+Status PgController::SpawnAndWait(bool need_accepting) {
+  if (Status s = CheckPortFree(config_.local_host, config_.port, "PostgreSQL port",
+                               "stop the process using it or set postgresql.port to a free port");
+      !s.ok()) {
+    return s;
+  }
+  ProcessSpec spec{{Bin("postgres"), "-D", config_.data_dir}, {}, config_.log_file, "", -1};
+  auto pid = runner_.Spawn(spec);
+  if (!pid.ok()) return pid.error();
+  LogInfo("started postgres (pid " + std::to_string(*pid) + "), log " + config_.log_file);
+  std::string conninfo = LocalConninfo("pgpilot-agent");
+  auto deadline = std::chrono::steady_clock::now() + kStartWaitForAccepting;
+  while (true) {
+    if (auto exit = runner_.TryWait(*pid)) {
+      return FailedPrecondition("postgres exited during start (" + exit->ToString() + "): " +
+                                    LogTail(config_.log_file, 3),
+                                "see " + config_.log_file);
+    }
+    if (PQping(conninfo.c_str()) == PQPING_OK) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (!need_accepting) return Status::Ok();  // alive, still recovering; the loop watches it
+      return Unavailable("postgres did not accept connections within " +
+                             std::to_string(kStartWaitForAccepting.count()) + "s: " +
+                             LogTail(config_.log_file, 3),
+                         "see " + config_.log_file);
+    }
+    SleepMs(50);
+  }
+}
+
+Status PgController::Start(StartRole role, const std::optional<MemberEndpoint>& upstream) {
+  if (RunningPostmasterPid() > 0) return FailedPrecondition("PostgreSQL is already running");
+  if (Status s = WriteConfiguration(role, upstream); !s.ok()) return s;
+  return SpawnAndWait(/*need_accepting=*/role == StartRole::kPrimary);
+}
+
+Status PgController::Stop(StopMode mode) {
+  int64_t pid = RunningPostmasterPid();
+  if (pid == 0) return Status::Ok();
+  int sig = mode == StopMode::kFast ? SIGINT : SIGQUIT;
+  auto patience = mode == StopMode::kFast ? std::chrono::seconds(60) : std::chrono::seconds(10);
+  SignalProcess(static_cast<pid_t>(pid), sig);
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  while (ProcessAlive(static_cast<pid_t>(pid)) && !runner_.TryWait(static_cast<pid_t>(pid))) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      LogWarn("postgres (pid " + std::to_string(pid) + ") did not stop in time: killing its process group");
+      kill(-static_cast<pid_t>(pid), SIGKILL);
+      SignalProcess(static_cast<pid_t>(pid), SIGKILL);
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      patience = std::chrono::seconds(0);
+    }
+    SleepMs(10);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn_.reset();
+  }
+  return Status::Ok();
+}
+
+Status PgController::Promote() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!conn_ || !conn_->healthy()) {
+    auto c = PgConnection::Connect(LocalConninfo("pgpilot-agent"));
+    if (!c.ok()) return c.error();
+    conn_.emplace(std::move(c.value()));
+  }
+  auto rows = conn_->Query("SELECT pg_promote(true, 2)");
+  if (!rows.ok()) return rows.error();
+  if (rows->empty() || !rows->front()[0] || *rows->front()[0] != "t") {
+    return Unavailable("promotion did not finish within 2s; the next loop checks again");
+  }
+  return Status::Ok();
+}
+
+Status PgController::Follow(const std::optional<MemberEndpoint>& upstream) {
+  if (Status s = WriteConfiguration(StartRole::kReplica, upstream); !s.ok()) return s;
+  int64_t pid = RunningPostmasterPid();
+  if (pid > 0) SignalProcess(static_cast<pid_t>(pid), SIGHUP);  // reload: primary_conninfo since PG 13
+  return Status::Ok();
+}
+
+Status PgController::EnsureSlot(PgConnection& conn, const std::string& slot) {
+  auto rows = conn.Query(
+      "SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS "
+      "(SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+      {slot});
+  if (!rows.ok() && conn.last_sqlstate() != kDuplicateObject) return rows.error();
+  if (rows.ok() && !rows->empty()) LogInfo("created replication slot " + slot);
+  return Status::Ok();
+}
+
+Status PgController::EnsureSlots(const std::vector<std::string>& members) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!conn_ || !conn_->healthy()) return Unavailable("no connection to the local PostgreSQL");
+  for (const auto& m : members) {
+    if (Status s = EnsureSlot(*conn_, SlotName(m)); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status PgController::EnsureReplicationUser(PgConnection& conn) {
+  auto verifier = conn.EncryptPassword(replication_password_, config_.replication_user);
+  if (!verifier.ok()) return verifier.error();
+  auto exists = conn.Query("SELECT 1 FROM pg_roles WHERE rolname = $1", {config_.replication_user});
+  if (!exists.ok()) return exists.error();
+  std::string verb = exists->empty() ? "CREATE ROLE " : "ALTER ROLE ";
+  auto done = conn.Query(verb + conn.QuoteIdentifier(config_.replication_user) +
+                         " WITH REPLICATION LOGIN PASSWORD " + conn.QuoteLiteral(*verifier));
+  if (!done.ok()) return done.error();
+  return Status::Ok();
+}
+
+Status PgController::Bootstrap() {
+  DataDirInspection inspection = InspectDataDir(config_.data_dir, geteuid());
+  if (inspection.kind == DataDirKind::kMissing || inspection.kind == DataDirKind::kEmpty) {
+    if (Status s = EnsureDirectory(config_.data_dir, 0700); !s.ok()) return s;
+    LogInfo("running initdb in " + config_.data_dir);
+    auto out = runner_.Run({{Bin("initdb"), "-D", config_.data_dir, "--data-checksums",
+                             "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                             "--username=" + config_.superuser,
+                             "--pwfile=" + config_.superuser_password_file, "--encoding=UTF8",
+                             "--locale=C.UTF-8"},
+                            {{"LC_ALL", "C"}}},
+                           std::chrono::minutes(10));
+    if (!out.ok()) return out.error();
+    if (!out->status.ok()) {
+      return FailedPrecondition("initdb failed (" + out->status.ToString() + "): " + out->output);
+    }
+  } else if (inspection.kind != DataDirKind::kValid) {
+    return FailedPrecondition("cannot bootstrap into " + config_.data_dir + ": " + inspection.detail);
+  }
+  if (RunningPostmasterPid() == 0) {
+    if (Status s = WriteConfiguration(StartRole::kPrimary, std::nullopt); !s.ok()) return s;
+    if (Status s = SpawnAndWait(/*need_accepting=*/true); !s.ok()) return s;
+  }
+  auto conn = PgConnection::Connect(LocalConninfo("pgpilot-bootstrap"));
+  if (!conn.ok()) {
+    return Error{conn.error().code, "cannot connect to the new cluster: " + conn.error().message,
+                 "check superuser.password_file"};
+  }
+  return EnsureReplicationUser(*conn);
+}
+
+Status PgController::Clone(const MemberEndpoint& source) {
+  DataDirInspection inspection = InspectDataDir(config_.data_dir, geteuid());
+  if (inspection.kind != DataDirKind::kMissing && inspection.kind != DataDirKind::kEmpty) {
+    return FailedPrecondition("cannot clone into " + config_.data_dir + ": it is not empty");
+  }
+  if (Status s = EnsureDirectory(config_.data_dir, 0700); !s.ok()) return s;
+  {
+    auto conn = PgConnection::Connect(SourceConninfo(source));
+    if (!conn.ok()) return Unavailable("cannot reach " + source.name + " to clone: " + conn.error().message);
+    if (Status s = EnsureSlot(*conn, SlotName(config_.member_name)); !s.ok()) return s;
+  }
+  std::string log = JoinPath(config_.state_dir, "clone.log");
+  LogInfo("cloning from " + source.name + " with pg_basebackup (progress in " + log + ")");
+  auto out = runner_.Run({{Bin("pg_basebackup"), "-D", config_.data_dir, "-h", source.host, "-p",
+                           std::to_string(source.port), "-U", config_.replication_user, "-w", "-X",
+                           "stream", "-S", SlotName(config_.member_name), "-c", "fast",
+                           "--progress", "--verbose"},
+                          {{"PGPASSFILE", passfile_}, {"PGAPPNAME", config_.member_name},
+                           {"PGCONNECT_TIMEOUT", "5"}, {"LC_ALL", "C"}},
+                          log, "", -1},
+                         kLongOperationTimeout);
+  if (!out.ok()) return out.error();
+  if (!out->status.ok()) {
+    return Unavailable("pg_basebackup from " + source.name + " failed (" + out->status.ToString() +
+                           "): " + LogTail(log, 2),
+                       "see " + log);
+  }
+  return WriteConfiguration(StartRole::kReplica, source);
+}
+
+Status PgController::Rewind(const MemberEndpoint& source) {
+  if (RunningPostmasterPid() > 0) return FailedPrecondition("PostgreSQL must be stopped before pg_rewind");
+  std::string log = JoinPath(config_.state_dir, "rewind.log");
+  LogInfo("running pg_rewind from " + source.name + " (output in " + log + ")");
+  auto out = runner_.Run({{Bin("pg_rewind"), "-D", config_.data_dir,
+                           "--source-server=" + SourceConninfo(source), "--progress"},
+                          {{"LC_ALL", "C"}},
+                          log, "", -1},
+                         kLongOperationTimeout);
+  if (!out.ok()) return out.error();
+  if (!out->status.ok()) {
+    return FailedPrecondition("pg_rewind from " + source.name + " failed (" + out->status.ToString() +
+                              "): " + LogTail(log, 2));
+  }
+  return WriteConfiguration(StartRole::kReplica, source);
+}
+
+Result<std::string> PgController::KeepDataDirAside() {
+  if (RunningPostmasterPid() > 0) return FailedPrecondition("PostgreSQL is running on the data directory");
+  auto moved = MoveAside(config_.data_dir, clock_.WallNow());
+  if (moved.ok()) LogWarn("kept the data directory aside as " + *moved + " (nothing deleted)");
+  return moved;
+}
+
+}  // namespace pgpilot

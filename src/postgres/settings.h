@@ -1,0 +1,60 @@
+// Pure builders for the files pgpilot writes into a data directory: pgpilot.conf (included from
+// postgresql.conf), pg_hba.conf, and the connection strings members use to reach each other.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/action.h"
+
+namespace pgpilot {
+
+// The file (inside the data directory) holding every setting pgpilot manages.
+inline constexpr const char* kManagedConfFile = "pgpilot.conf";
+inline constexpr const char* kIncludeLine = "include_if_exists = 'pgpilot.conf'  # added by pgpilot";
+
+struct InstanceSettings {
+  std::string member_name;
+  std::string listen_addresses = "127.0.0.1";
+  int port = 5432;
+  std::string socket_dir;  // empty: no Unix socket
+  std::string replication_user = "replicator";
+  std::string superuser = "postgres";
+  std::string passfile;    // the member's pgpass file, referenced by primary_conninfo
+  std::vector<std::pair<std::string, std::string>> parameters;  // operator's, applied last
+};
+
+// The settings pgpilot owns; an operator parameter naming one of them is refused by the config
+// loader (it would break replication or failover).
+const std::vector<std::string>& ManagedParameterNames();
+
+std::string RenderManagedConf(const InstanceSettings& s, const std::optional<MemberEndpoint>& upstream);
+
+struct HbaSettings {
+  std::string superuser = "postgres";
+  std::string replication_user = "replicator";
+  std::vector<std::string> allowed_networks;  // CIDRs allowed to connect and replicate
+};
+std::string RenderHba(const HbaSettings& s);
+
+// The physical replication slot of a member: lower case, [a-z0-9_].
+std::string SlotName(const std::string& member);
+
+// primary_conninfo for following `upstream`; the password comes from `passfile`.
+std::string PrimaryConninfo(const MemberEndpoint& upstream, const InstanceSettings& s);
+
+// A libpq connection string with the values quoted as libpq expects.
+std::string Conninfo(const std::vector<std::pair<std::string, std::string>>& params);
+
+// "host:port" named by a connection string, or "" when it names none.
+std::string ConninfoHostPort(const std::string& conninfo);
+
+// A value quoted for postgresql.conf.
+std::string QuoteConfValue(const std::string& value);
+
+// One pgpass line matching any host for `user`.
+std::string PgpassLine(const std::string& user, const std::string& password);
+
+}  // namespace pgpilot

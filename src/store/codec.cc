@@ -1,0 +1,214 @@
+#include "store/codec.h"
+
+#include <nlohmann/json.hpp>
+
+namespace pgpilot {
+namespace {
+
+using nlohmann::json;
+
+// Reads typed fields from a JSON object without throwing; the first problem is remembered.
+class Reader {
+ public:
+  Reader(const std::string& key, const json& j) : key_(key), j_(j) {}
+
+  std::string String(const char* field, bool required = true) {
+    if (!j_.contains(field)) return Missing(field, required), std::string();
+    if (!j_[field].is_string()) return Wrong(field, "a string"), std::string();
+    return j_[field].get<std::string>();
+  }
+  int64_t Int(const char* field, bool required = true) {
+    if (!j_.contains(field)) return Missing(field, required), 0;
+    if (!j_[field].is_number_integer()) return Wrong(field, "an integer"), 0;
+    return j_[field].get<int64_t>();
+  }
+  uint64_t Uint(const char* field, bool required = true) {
+    int64_t v = Int(field, required);
+    if (v < 0) Wrong(field, "a non-negative integer");
+    return v < 0 ? 0 : static_cast<uint64_t>(v);
+  }
+  bool Bool(const char* field, bool required = true) {
+    if (!j_.contains(field)) return Missing(field, required), false;
+    if (!j_[field].is_boolean()) return Wrong(field, "true or false"), false;
+    return j_[field].get<bool>();
+  }
+  Lsn LsnField(const char* field, bool required = true) {
+    std::string text = String(field, required);
+    if (text.empty()) return Lsn{};
+    auto lsn = Lsn::Parse(text);
+    if (!lsn) Wrong(field, "a WAL position like 0/3000148");
+    return lsn.value_or(Lsn{});
+  }
+  const std::optional<Error>& error() const { return error_; }
+
+ private:
+  void Missing(const char* field, bool required) {
+    if (required && !error_) error_ = Problem(std::string("has no field '") + field + "'");
+  }
+  void Wrong(const char* field, const char* expected) {
+    if (!error_) error_ = Problem(std::string("field '") + field + "' is not " + expected);
+  }
+  Error Problem(const std::string& what) const {
+    return InvalidArgument("store key " + key_ + " " + what,
+                           "the key prefix may hold data not written by pgpilot; check the "
+                           "cluster name and the store's contents");
+  }
+
+  std::string key_;
+  const json& j_;
+  std::optional<Error> error_;
+};
+
+Result<json> ParseObject(const std::string& key, const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return InvalidArgument("store key " + key + " does not hold a JSON object",
+                           "the key prefix may hold data not written by pgpilot; check the "
+                           "cluster name and the store's contents");
+  }
+  return j;
+}
+
+json MemberJson(const MemberStatus& m) {
+  return json{{"name", m.name},
+              {"role", m.role},
+              {"state", m.state},
+              {"reason", m.reason},
+              {"api_url", m.api_url},
+              {"host", m.host},
+              {"port", m.port},
+              {"timeline", m.timeline},
+              {"wal_position", m.wal_position.ToString()},
+              {"replayed", m.replayed.ToString()},
+              {"streaming", m.streaming},
+              {"upstream", m.upstream},
+              {"term", m.term},
+              {"tags", {{"nofailover", m.tags.nofailover}}},
+              {"version", m.version},
+              {"agent_pid", m.agent_pid},
+              {"postgres_pid", m.postgres_pid},
+              {"updated_ms", m.updated.unix_ms}};
+}
+
+}  // namespace
+
+std::string EncodeInitialize(const InitializeRecord& r) {
+  return json{{"claimed_by", r.claimed_by}, {"system_id", r.system_id}}.dump();
+}
+
+Result<InitializeRecord> DecodeInitialize(const std::string& key, const std::string& text) {
+  auto j = ParseObject(key, text);
+  if (!j.ok()) return j.error();
+  Reader r(key, *j);
+  InitializeRecord out{r.String("claimed_by"), r.String("system_id")};
+  if (r.error()) return *r.error();
+  return out;
+}
+
+std::string EncodeLeader(const LeaderRecord& r) {
+  return json{{"holder", r.holder},
+              {"term", r.term},
+              {"ttl_ms", r.ttl.count()},
+              {"lsn", r.lsn.ToString()},
+              {"timeline", r.timeline},
+              {"released", r.released}}
+      .dump();
+}
+
+Result<LeaderRecord> DecodeLeader(const std::string& key, const std::string& text) {
+  auto j = ParseObject(key, text);
+  if (!j.ok()) return j.error();
+  Reader r(key, *j);
+  LeaderRecord out;
+  out.holder = r.String("holder");
+  out.term = r.Uint("term");
+  out.ttl = Duration(r.Int("ttl_ms"));
+  out.lsn = r.LsnField("lsn");
+  out.timeline = static_cast<Timeline>(r.Uint("timeline"));
+  out.released = r.Bool("released");
+  if (r.error()) return *r.error();
+  if (out.holder.empty() || out.ttl.count() <= 0) {
+    return InvalidArgument("store key " + key + " holds a leader record without holder or ttl",
+                           "the key prefix may hold data not written by pgpilot");
+  }
+  return out;
+}
+
+std::string EncodeMember(const MemberStatus& m) { return MemberJson(m).dump(); }
+
+Result<MemberStatus> DecodeMember(const std::string& key, const std::string& text) {
+  auto j = ParseObject(key, text);
+  if (!j.ok()) return j.error();
+  Reader r(key, *j);
+  MemberStatus m;
+  m.name = r.String("name");
+  m.role = r.String("role");
+  m.state = r.String("state");
+  m.reason = r.String("reason", false);
+  m.api_url = r.String("api_url");
+  m.host = r.String("host");
+  m.port = static_cast<int>(r.Int("port"));
+  m.timeline = static_cast<Timeline>(r.Uint("timeline"));
+  m.wal_position = r.LsnField("wal_position");
+  m.replayed = r.LsnField("replayed", false);
+  m.streaming = r.Bool("streaming");
+  m.upstream = r.String("upstream", false);
+  m.term = r.Uint("term", false);
+  if (j->contains("tags") && (*j)["tags"].is_object()) {
+    Reader tags(key + " tags", (*j)["tags"]);
+    m.tags.nofailover = tags.Bool("nofailover", false);
+    if (tags.error()) return *tags.error();
+  }
+  m.version = r.String("version", false);
+  m.agent_pid = r.Int("agent_pid", false);
+  m.postgres_pid = r.Int("postgres_pid", false);
+  m.updated = WallTime{r.Int("updated_ms", false)};
+  if (r.error()) return *r.error();
+  if (m.name.empty()) {
+    return InvalidArgument("store key " + key + " holds a member entry without a name",
+                           "the key prefix may hold data not written by pgpilot");
+  }
+  return m;
+}
+
+std::string EncodeHistory(const std::vector<HistoryEntry>& history) {
+  json list = json::array();
+  for (const auto& h : history) {
+    list.push_back(json{{"timeline", h.timeline},
+                        {"switch_lsn", h.switch_lsn.ToString()},
+                        {"old_leader", h.old_leader},
+                        {"new_leader", h.new_leader},
+                        {"term", h.term},
+                        {"time_ms", h.time.unix_ms},
+                        {"reason", h.reason}});
+  }
+  return list.dump();
+}
+
+Result<std::vector<HistoryEntry>> DecodeHistory(const std::string& key, const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) {
+    return InvalidArgument("store key " + key + " does not hold a JSON list",
+                           "the key prefix may hold data not written by pgpilot");
+  }
+  std::vector<HistoryEntry> out;
+  for (const auto& item : j) {
+    if (!item.is_object()) {
+      return InvalidArgument("store key " + key + " holds a history entry that is not an object");
+    }
+    Reader r(key, item);
+    HistoryEntry h;
+    h.timeline = static_cast<Timeline>(r.Uint("timeline"));
+    h.switch_lsn = r.LsnField("switch_lsn");
+    h.old_leader = r.String("old_leader");
+    h.new_leader = r.String("new_leader");
+    h.term = r.Uint("term");
+    h.time = WallTime{r.Int("time_ms")};
+    h.reason = r.String("reason");
+    if (r.error()) return *r.error();
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+}  // namespace pgpilot

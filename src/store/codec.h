@@ -1,0 +1,26 @@
+// JSON encoding of store values; the only code that touches nlohmann::json for store records.
+// Decoding never throws: a value that does not parse is an error naming the key.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/cluster_view.h"
+#include "core/result.h"
+
+namespace pgpilot {
+
+std::string EncodeInitialize(const InitializeRecord& r);
+Result<InitializeRecord> DecodeInitialize(const std::string& key, const std::string& text);
+
+// The revision is not part of the value; the store supplies it.
+std::string EncodeLeader(const LeaderRecord& r);
+Result<LeaderRecord> DecodeLeader(const std::string& key, const std::string& text);
+
+std::string EncodeMember(const MemberStatus& m);
+Result<MemberStatus> DecodeMember(const std::string& key, const std::string& text);
+
+std::string EncodeHistory(const std::vector<HistoryEntry>& h);
+Result<std::vector<HistoryEntry>> DecodeHistory(const std::string& key, const std::string& text);
+
+}  // namespace pgpilot

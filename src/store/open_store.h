@@ -1,0 +1,25 @@
+// Selecting and opening a store backend from configuration or a URL.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "platform/clock.h"
+#include "store/store.h"
+
+namespace pgpilot {
+
+struct StoreConfig {
+  std::string sqlite_path;  // the embedded store's file
+};
+
+// "sqlite:/path/store.db", "sqlite:///path/store.db" or a path ending in ".db".
+Result<StoreConfig> ParseStoreUrl(const std::string& url);
+Result<std::unique_ptr<Store>> OpenStore(const StoreConfig& config, const std::string& cluster,
+                                         const Clock& clock);
+// When running as root, become the owner of the store's file so files the store creates
+// (SQLite's -wal and -shm) keep the agents' ownership. Nothing otherwise.
+Status BecomeStoreOwner(const StoreConfig& config);
+
+}  // namespace pgpilot
