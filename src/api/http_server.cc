@@ -61,6 +61,12 @@ Status HttpServer::Start(const std::string& host, int port) {
     auto snap = with_snapshot(res);
     if (snap) res.set_content(ClusterJson(*snap), "application/json");
   });
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second agent
+  // bind the same API port and share its connections.
+  impl.server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   impl.server.set_keep_alive_max_count(100);
   impl.server.set_read_timeout(5, 0);
   impl.server.set_write_timeout(5, 0);

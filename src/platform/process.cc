@@ -1,5 +1,7 @@
 #include "platform/process.h"
 
+#include <cstdio>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -221,7 +223,19 @@ std::optional<ExitStatus> ProcessRunner::Wait(pid_t pid, Duration timeout) {
   }
 }
 
-bool ProcessAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
+  // A zombie (exited, not yet reaped by a parent that does not reap) is not alive.
+  std::string stat;
+  if (FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r")) {
+    char buf[512];
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    stat.assign(buf, n);
+  }
+  size_t paren = stat.rfind(')');
+  return !(paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+}
 
 bool SignalProcess(pid_t pid, int sig) { return pid > 0 && kill(pid, sig) == 0; }
 
