@@ -13,7 +13,6 @@ namespace {
 
 constexpr const char* kAgentConfigFile = "agent.yaml";
 
-std::string MemberName(int i) { return "pg-" + std::to_string(i); }
 
 }  // namespace
 
@@ -46,7 +45,7 @@ Result<std::string> RandomSecret() {
 }
 
 bool IsLocalCluster(const std::string& dir) {
-  return PathExists(JoinPath(JoinPath(dir, MemberName(0)), kAgentConfigFile));
+  return PathExists(JoinPath(JoinPath(dir, LocalMemberName(0)), kAgentConfigFile));
 }
 
 Result<LocalCluster> LoadLocalCluster(const std::string& dir) {
@@ -99,7 +98,7 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
   for (int i = 0; i < spec.nodes; ++i) {
     AgentConfig c;
     c.cluster = spec.cluster;
-    c.name = MemberName(i);
+    c.name = LocalMemberName(i);
     c.state_dir = cluster.MemberDir(c.name);
     c.data_dir = JoinPath(c.state_dir, "data");
     c.run_as = spec.run_as;
@@ -125,5 +124,7 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
   if (Status s = WriteFileAtomic(cluster.UserPassfile(), passfile, 0600); !s.ok()) return s.error();
   return cluster;
 }
+
+std::string LocalMemberName(int i) { return "pg-" + std::to_string(i); }
 
 }  // namespace pgpilot

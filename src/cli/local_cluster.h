@@ -34,6 +34,9 @@ struct LocalCluster {
 inline constexpr const char* kStoreFile = "store.db";
 inline constexpr const char* kUserPassfile = "pgpass";
 
+// The name of member i of a local cluster: pg-0, pg-1, ...
+std::string LocalMemberName(int i);
+
 // True when `dir` holds a cluster made by `pgpilot up`.
 bool IsLocalCluster(const std::string& dir);
 Result<LocalCluster> LoadLocalCluster(const std::string& dir);

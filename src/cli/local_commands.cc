@@ -100,9 +100,43 @@ void PrintNextSteps(const LocalCluster& cluster, const ClusterView& view) {
   std::cout << "  " << self << " down --dir " << cluster.dir << "      # stop everything\n";
 }
 
+constexpr const char* kPortHint =
+    "stop the process using it, or `pgpilot down` the cluster that uses it, or choose another "
+    "--base-port";
+
+Status CheckPort(const std::string& host, int port, const std::string& what) {
+  return CheckPortFree(host, port, what, kPortHint);
+}
+
 Result<LocalCluster> CreateOrLoad(const UpOptions& options) {
   if (IsLocalCluster(options.spec.dir)) return LoadLocalCluster(options.spec.dir);
-  return CreateLocalCluster(options.spec);
+  // A new cluster: refuse taken ports before writing anything.
+  const LocalClusterSpec& spec = options.spec;
+  for (int i = 0; i < spec.nodes; ++i) {
+    std::string member = LocalMemberName(i);
+    if (Status s = CheckPort("127.0.0.1", spec.base_port + i, "PostgreSQL port of " + member); !s.ok()) {
+      return s.error();
+    }
+    if (Status s = CheckPort("127.0.0.1", spec.base_port + 100 + i, "API port of " + member); !s.ok()) {
+      return s.error();
+    }
+  }
+  return CreateLocalCluster(spec);
+}
+
+// Every port a member about to be started needs is free (checked for all before starting any).
+Status CheckPortsOfStoppedMembers(const LocalCluster& cluster) {
+  for (const auto& m : cluster.members) {
+    if (RunningAgent(cluster, m.name) != 0) continue;
+    if (Status s = CheckPort(m.api_listen.host, m.api_listen.port, "API port of " + m.name); !s.ok()) {
+      return s;
+    }
+    if (RunningPostgres(m) != 0) continue;  // its own PostgreSQL, left running: the agent adopts it
+    if (Status s = CheckPort(m.pg_connect_host, m.pg_port, "PostgreSQL port of " + m.name); !s.ok()) {
+      return s;
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -114,25 +148,14 @@ int RunUp(const UpOptions& options) {
   auto cluster = CreateOrLoad(opts);
   if (!cluster.ok()) return Report(cluster.error());
 
+  if (Status s = CheckPortsOfStoppedMembers(*cluster); !s.ok()) return Report(s.error());
+
   ProcessRunner runner;
   std::vector<std::string> names;
   std::vector<std::pair<std::string, pid_t>> spawned;
   for (const auto& m : cluster->members) {
     names.push_back(m.name);
     if (RunningAgent(*cluster, m.name) != 0) continue;
-    if (Status s = CheckPortFree(m.api_listen.host, m.api_listen.port, "API port of " + m.name,
-                                 "stop the process using it, or `pgpilot down` the cluster that "
-                                 "uses it, or choose another --base-port");
-        !s.ok()) {
-      return Report(s.error());
-    }
-    if (RunningPostgres(m) == 0) {
-      if (Status s = CheckPortFree(m.pg_connect_host, m.pg_port, "PostgreSQL port of " + m.name,
-                                   "stop the process using it or choose another --base-port");
-          !s.ok()) {
-        return Report(s.error());
-      }
-    }
     std::string config_file = JoinPath(cluster->MemberDir(m.name), "agent.yaml");
     auto pid = runner.Spawn({{SelfExecutable(), "agent", "--config", config_file}, {},
                              cluster->AgentLog(m.name), cluster->MemberDir(m.name), -1});

@@ -72,7 +72,7 @@ class ProcessRunner {
   std::thread reaper_;
 };
 
-// True when a process with this pid exists (it may be a zombie).
+// True when a process with this pid exists and has not exited (a zombie counts as exited).
 bool ProcessAlive(pid_t pid);
 // Sends `signal` to the process; false if it does not exist.
 bool SignalProcess(pid_t pid, int signal);

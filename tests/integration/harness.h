@@ -1,0 +1,90 @@
+// Test harness: a real local cluster started with the built `pgpilot up`, queried with real SQL.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pgpilot::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the pgpilot binary under test with `args`, capturing its output.
+CommandResult RunPgpilot(const std::vector<std::string>& args, int timeout_seconds = 180);
+
+// Polls `condition` every 200 ms until it holds or `timeout` passes; returns whether it held.
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::seconds timeout);
+
+// A fresh directory under /tmp, world-traversable so the unprivileged PostgreSQL user can use it.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// One member as `pgpilot ctl list --json` reports it.
+struct MemberView {
+  std::string name;
+  std::string role;   // primary, replica, down, ...
+  std::string state;
+  int timeline = 0;
+  int port = 0;
+  pid_t agent_pid = 0;
+  pid_t postgres_pid = 0;
+  bool holds_lease = false;
+  bool streaming = false;
+};
+
+// A cluster started by `pgpilot up` in a temporary directory; stopped and removed at the end.
+class LocalClusterUnderTest {
+ public:
+  LocalClusterUnderTest(int nodes, int ttl_seconds);
+  ~LocalClusterUnderTest();
+
+  const std::string& dir() const { return dir_.path(); }
+  int base_port() const { return base_port_; }
+  int pg_port(int index) const { return base_port_ + index; }
+
+  CommandResult Up(int timeout_seconds = 180);
+  CommandResult Down();
+  nlohmann::json ListJson();            // {} when ctl failed
+  std::vector<MemberView> Members();
+  std::optional<MemberView> Primary();  // the member with role primary, if exactly one
+  std::optional<MemberView> Member(const std::string& name);
+
+  // Runs SQL on one member (by port); returns the first column of each row, or nullopt on error.
+  std::optional<std::vector<std::string>> Sql(int port, const std::string& sql,
+                                              std::string* error = nullptr);
+  // Runs SQL through the multi-host read-write connection string `ctl dsn` prints.
+  std::optional<std::vector<std::string>> SqlOnPrimary(const std::string& sql,
+                                                       std::string* error = nullptr);
+
+  // Every member except `except` is a streaming replica of the one primary on `timeline`.
+  bool Converged(int expected_members, const std::string& except = "");
+
+  std::string ReadMemberFile(const std::string& member, const std::string& file) const;
+
+ private:
+  TempDir dir_;
+  int nodes_;
+  int ttl_;
+  int base_port_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace pgpilot::testing
