@@ -221,7 +221,11 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
   } catch (const YAML::Exception& e) {
     return InvalidArgument(source + ": not valid YAML: " + e.what(), "fix the syntax at the line shown");
   }
-  if (!doc.IsMap()) return InvalidArgument(source + ": expected a mapping of keys at the top level");
+  if (!doc.IsMap()) {
+    return InvalidArgument(source + ": expected a mapping of keys at the top level",
+                           "write one 'key: value' per line, starting with 'cluster:' and 'name:' "
+                           "(see docs/configuration.md)");
+  }
 
   try {
     AgentConfig c;
@@ -237,6 +241,8 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     }
     PGPILOT_TRY(root.String("data_dir", &c.data_dir, true));
     if (c.data_dir.front() != '/') return root.Bad("data_dir", "must be an absolute path");
+    // "/x/data/" is "/x/data": the state directory defaults to the parent, never to itself.
+    while (c.data_dir.size() > 1 && c.data_dir.back() == '/') c.data_dir.pop_back();
     PGPILOT_TRY(root.String("state_dir", &c.state_dir));
     if (c.state_dir.empty()) c.state_dir = DirName(c.data_dir);
     PGPILOT_TRY(root.String("run_as", &c.run_as));
@@ -260,6 +266,11 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     PGPILOT_TRY(store->NoUnknownKeys());
     if (c.store.sqlite_path.empty()) {
       return root.Bad("store", "must name a store, e.g. 'store: {sqlite: /path/to/store.db}'");
+    }
+    if (c.store.sqlite_path.front() != '/') {
+      // A relative path depends on each process's working directory: agents (and ctl) started
+      // from different directories would each get a store of their own.
+      return store->Bad("sqlite", "must be an absolute path, so every agent opens the same file");
     }
 
     auto api = root.Child("api");
@@ -312,6 +323,8 @@ std::string RenderAgentConfig(const AgentConfig& c) {
   out << YAML::Key << "listen" << YAML::Value << c.pg_listen;
   out << YAML::Key << "port" << YAML::Value << c.pg_port;
   out << YAML::Key << "connect_address" << YAML::Value << c.pg_connect_host;
+  if (!c.socket_dir.empty()) out << YAML::Key << "socket_dir" << YAML::Value << c.socket_dir;
+  if (!c.pg_log_file.empty()) out << YAML::Key << "log_file" << YAML::Value << c.pg_log_file;
   if (!c.allowed_networks.empty()) {
     out << YAML::Key << "allowed_networks" << YAML::Value << YAML::Flow << c.allowed_networks;
   }
@@ -327,6 +340,13 @@ std::string RenderAgentConfig(const AgentConfig& c) {
     out << YAML::EndMap;
   }
   out << YAML::EndMap;
+  const char* level = c.log_level == LogLevel::kDebug  ? "debug"
+                      : c.log_level == LogLevel::kWarn ? "warn"
+                      : c.log_level == LogLevel::kError ? "error"
+                                                        : "info";
+  out << YAML::Key << "log" << YAML::Value << YAML::BeginMap << YAML::Key << "format" << YAML::Value
+      << (c.log_format == LogFormat::kJson ? "json" : "text") << YAML::Key << "level" << YAML::Value
+      << level << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

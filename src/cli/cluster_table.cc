@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 namespace pgpilot {
@@ -139,9 +140,30 @@ std::string RenderClusterJson(const std::string& cluster, const ClusterView& vie
   return j.dump(2);
 }
 
+namespace {
+
+// The user part of a URI: anything but unreserved characters percent-encoded, so a name with
+// '@', ':', '/', '%' or a space reaches libpq intact.
+std::string UriEscape(const std::string& text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string ClusterDsn(const std::vector<std::pair<std::string, int>>& hosts, const std::string& user,
                        bool replicas) {
-  std::string out = "postgresql://" + user + "@";
+  std::string out = "postgresql://" + UriEscape(user) + "@";
   for (size_t i = 0; i < hosts.size(); ++i) {
     if (i > 0) out += ",";
     bool v6 = hosts[i].first.find(':') != std::string::npos;

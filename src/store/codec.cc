@@ -7,6 +7,10 @@ namespace {
 
 using nlohmann::json;
 
+// Text from outside (file names, server messages) may not be valid UTF-8; dump() would throw on
+// it. Invalid bytes become U+FFFD instead, so publishing a status never fails on its wording.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 // Reads typed fields from a JSON object without throwing; the first problem is remembered.
 class Reader {
  public:
@@ -93,7 +97,7 @@ json MemberJson(const MemberStatus& m) {
 }  // namespace
 
 std::string EncodeInitialize(const InitializeRecord& r) {
-  return json{{"claimed_by", r.claimed_by}, {"system_id", r.system_id}}.dump();
+  return Dump(json{{"claimed_by", r.claimed_by}, {"system_id", r.system_id}});
 }
 
 Result<InitializeRecord> DecodeInitialize(const std::string& key, const std::string& text) {
@@ -106,13 +110,12 @@ Result<InitializeRecord> DecodeInitialize(const std::string& key, const std::str
 }
 
 std::string EncodeLeader(const LeaderRecord& r) {
-  return json{{"holder", r.holder},
-              {"term", r.term},
-              {"ttl_ms", r.ttl.count()},
-              {"lsn", r.lsn.ToString()},
-              {"timeline", r.timeline},
-              {"released", r.released}}
-      .dump();
+  return Dump(json{{"holder", r.holder},
+                   {"term", r.term},
+                   {"ttl_ms", r.ttl.count()},
+                   {"lsn", r.lsn.ToString()},
+                   {"timeline", r.timeline},
+                   {"released", r.released}});
 }
 
 Result<LeaderRecord> DecodeLeader(const std::string& key, const std::string& text) {
@@ -134,7 +137,7 @@ Result<LeaderRecord> DecodeLeader(const std::string& key, const std::string& tex
   return out;
 }
 
-std::string EncodeMember(const MemberStatus& m) { return MemberJson(m).dump(); }
+std::string EncodeMember(const MemberStatus& m) { return Dump(MemberJson(m)); }
 
 Result<MemberStatus> DecodeMember(const std::string& key, const std::string& text) {
   auto j = ParseObject(key, text);
@@ -182,7 +185,7 @@ std::string EncodeHistory(const std::vector<HistoryEntry>& history) {
                         {"time_ms", h.time.unix_ms},
                         {"reason", h.reason}});
   }
-  return list.dump();
+  return Dump(list);
 }
 
 Result<std::vector<HistoryEntry>> DecodeHistory(const std::string& key, const std::string& text) {

@@ -78,7 +78,14 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
            "revision INTEGER NOT NULL, expires_ms INTEGER NOT NULL DEFAULT 0)",
            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
        }) {
+    // Agents starting together on a new file race to switch it to WAL and create the tables;
+    // the losers see "locked" (or a transient I/O error) and simply try again.
     Status st = store->Exec(sql);
+    for (int attempt = 0; !st.ok() && st.error().code == ErrorCode::kUnavailable && attempt < 100;
+         ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      st = store->Exec(sql);
+    }
     if (!st.ok()) {
       return Error{st.error().code, "cannot prepare the store file " + path + ": " + st.error().message,
                    "the file may not be a pgpilot store; point the agent at a new file"};

@@ -28,6 +28,13 @@ bool PortFree(int port) {
   return CheckPortFree("127.0.0.1", port, "port", "").ok();
 }
 
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
 int PickBasePort(int nodes) {
   std::random_device seed;
   std::mt19937 rng(seed());
@@ -42,13 +49,6 @@ int PickBasePort(int nodes) {
   }
   return 0;
 }
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-}  // namespace
 
 CommandResult RunPgpilot(const std::vector<std::string>& args, int timeout_seconds) {
   ProcessSpec spec;

@@ -21,6 +21,9 @@ struct CommandResult {
 // Runs the pgpilot binary under test with `args`, capturing its output.
 CommandResult RunPgpilot(const std::vector<std::string>& args, int timeout_seconds = 180);
 
+// A base port P with P+i and P+100+i free on loopback for i < nodes (0 if none found).
+int PickBasePort(int nodes);
+
 // Polls `condition` every 200 ms until it holds or `timeout` passes; returns whether it held.
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::seconds timeout);
 

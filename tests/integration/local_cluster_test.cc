@@ -198,7 +198,7 @@ TEST(LocalCluster, DownAndUpKeepTheDataAndTheLeader) {
   }
 }
 
-TEST(LocalCluster, EmptiedReplicaDataDirectoryIsClonedNotInitialized) {
+TEST(LocalCluster, EmptiedDataDirectoryOfAFormerPrimaryIsClonedNotInitialized) {
   LocalClusterUnderTest cluster(3, kTtl);
   ExpectUpHealthy(cluster);
   auto primary = cluster.Primary();
@@ -208,16 +208,23 @@ TEST(LocalCluster, EmptiedReplicaDataDirectoryIsClonedNotInitialized) {
   ASSERT_TRUE(cluster.SqlOnPrimary("CREATE TABLE items AS SELECT generate_series(1, 10) AS id", &error))
       << error;
 
-  MemberView replica;
-  for (const auto& m : cluster.Members()) {
-    if (m.role == "replica") replica = m;
-  }
-  ASSERT_FALSE(replica.name.empty());
-  ASSERT_EQ(kill(replica.agent_pid, SIGKILL), 0);
-  ASSERT_EQ(kill(replica.postgres_pid, SIGKILL), 0);
-  ASSERT_TRUE(WaitUntil([&] { return !ProcessAlive(replica.postgres_pid); }, seconds(10)));
-  // Lose the volume's contents (the directory stays, as a fresh PersistentVolume would).
-  std::string data = cluster.dir() + "/" + replica.name + "/data";
+  // The primary dies and another member takes over.
+  ASSERT_EQ(kill(primary->agent_pid, SIGKILL), 0);
+  ASSERT_EQ(kill(primary->postgres_pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return !ProcessAlive(primary->postgres_pid); }, seconds(10)));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto p = cluster.Primary();
+        return p && p->name != primary->name &&
+               cluster.SqlOnPrimary("INSERT INTO items VALUES (11)").has_value();
+      },
+      seconds(60)))
+      << cluster.ListJson().dump(2);
+  auto new_primary = cluster.Primary();
+  ASSERT_TRUE(new_primary.has_value());
+
+  // The former primary's volume comes back empty (the directory stays, as a fresh volume would).
+  std::string data = cluster.dir() + "/" + primary->name + "/data";
   for (const auto& entry : std::filesystem::directory_iterator(data)) {
     std::filesystem::remove_all(entry.path());
   }
@@ -226,12 +233,15 @@ TEST(LocalCluster, EmptiedReplicaDataDirectoryIsClonedNotInitialized) {
   ASSERT_EQ(up.exit_code, 0) << up.output;
   ASSERT_TRUE(WaitUntil([&] { return cluster.Converged(3); }, seconds(60)))
       << cluster.ListJson().dump(2);
-  EXPECT_EQ(SystemIdentifier(cluster, replica.port), system_id)
+  EXPECT_EQ(SystemIdentifier(cluster, primary->port), system_id)
       << "an empty member of an initialized cluster must clone, never initdb";
-  EXPECT_EQ(CountRows(cluster, replica.port), 10);
+  EXPECT_TRUE(WaitUntil([&] { return CountRows(cluster, primary->port) == 11; }, seconds(30)));
+  auto rejoined = cluster.Member(primary->name);
+  ASSERT_TRUE(rejoined.has_value());
+  EXPECT_EQ(rejoined->role, "replica");
   auto still_primary = cluster.Primary();
   ASSERT_TRUE(still_primary.has_value());
-  EXPECT_EQ(still_primary->name, primary->name);
+  EXPECT_EQ(still_primary->name, new_primary->name);
 }
 
 TEST(LocalCluster, ExplainsBadInput) {
