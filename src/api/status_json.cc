@@ -4,6 +4,7 @@
 
 #include "api/health.h"
 #include "store/codec.h"
+#include "platform/json_text.h"
 
 namespace pgpilot {
 
@@ -17,14 +18,14 @@ std::string StatusJson(const AgentSnapshot& s, MonoTime now) {
   j["ttl_ms"] = s.ttl.count();
   j["last_loop_age_ms"] = (now - s.last_loop).count();
   if (auto lag = ReplicationLag(s); lag && s.member.role == "replica") j["lag_bytes"] = *lag;
-  return j.dump();
+  return JsonText(j);
 }
 
 std::string ClusterJson(const AgentSnapshot& s) {
   json j;
   if (!s.cluster) {
     j["error"] = s.store_error.empty() ? "no cluster view yet" : s.store_error;
-    return j.dump();
+    return JsonText(j);
   }
   const ClusterView& v = *s.cluster;
   if (v.leader) {
@@ -38,13 +39,13 @@ std::string ClusterJson(const AgentSnapshot& s) {
   for (const auto& m : v.members) j["members"].push_back(json::parse(EncodeMember(m)));
   j["history"] = json::parse(EncodeHistory(v.history));
   if (v.initialize) j["system_id"] = v.initialize->system_id;
-  return j.dump();
+  return JsonText(j);
 }
 
 Result<Candidate> ParsePeerStatus(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return InvalidArgument("peer status is not a JSON object");
-  auto member = DecodeMember("/status", j.dump());
+  auto member = DecodeMember("/status", JsonText(j));
   if (!member.ok()) return member.error();
   Candidate c;
   c.name = member->name;

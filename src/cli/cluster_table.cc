@@ -1,4 +1,5 @@
 #include "cli/cluster_table.h"
+#include "platform/json_text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -137,7 +138,7 @@ std::string RenderClusterJson(const std::string& cluster, const ClusterView& vie
                             {"old_leader", h.old_leader}, {"new_leader", h.new_leader},
                             {"term", h.term}, {"time", FormatWallTime(h.time)}, {"reason", h.reason}});
   }
-  return j.dump(2);
+  return JsonText(j, 2);
 }
 
 namespace {

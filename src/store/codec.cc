@@ -1,4 +1,5 @@
 #include "store/codec.h"
+#include "platform/json_text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -9,8 +10,6 @@ using nlohmann::json;
 
 // Text from outside (file names, server messages) may not be valid UTF-8; dump() would throw on
 // it. Invalid bytes become U+FFFD instead, so publishing a status never fails on its wording.
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 // Reads typed fields from a JSON object without throwing; the first problem is remembered.
 class Reader {
  public:
@@ -97,7 +96,7 @@ json MemberJson(const MemberStatus& m) {
 }  // namespace
 
 std::string EncodeInitialize(const InitializeRecord& r) {
-  return Dump(json{{"claimed_by", r.claimed_by}, {"system_id", r.system_id}});
+  return JsonText(json{{"claimed_by", r.claimed_by}, {"system_id", r.system_id}});
 }
 
 Result<InitializeRecord> DecodeInitialize(const std::string& key, const std::string& text) {
@@ -110,7 +109,7 @@ Result<InitializeRecord> DecodeInitialize(const std::string& key, const std::str
 }
 
 std::string EncodeLeader(const LeaderRecord& r) {
-  return Dump(json{{"holder", r.holder},
+  return JsonText(json{{"holder", r.holder},
                    {"term", r.term},
                    {"ttl_ms", r.ttl.count()},
                    {"lsn", r.lsn.ToString()},
@@ -137,7 +136,7 @@ Result<LeaderRecord> DecodeLeader(const std::string& key, const std::string& tex
   return out;
 }
 
-std::string EncodeMember(const MemberStatus& m) { return Dump(MemberJson(m)); }
+std::string EncodeMember(const MemberStatus& m) { return JsonText(MemberJson(m)); }
 
 Result<MemberStatus> DecodeMember(const std::string& key, const std::string& text) {
   auto j = ParseObject(key, text);
@@ -185,7 +184,7 @@ std::string EncodeHistory(const std::vector<HistoryEntry>& history) {
                         {"time_ms", h.time.unix_ms},
                         {"reason", h.reason}});
   }
-  return Dump(list);
+  return JsonText(list);
 }
 
 Result<std::vector<HistoryEntry>> DecodeHistory(const std::string& key, const std::string& text) {
