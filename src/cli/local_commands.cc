@@ -150,27 +150,51 @@ int RunUp(const UpOptions& options) {
 
   if (Status s = CheckPortsOfStoppedMembers(*cluster); !s.ok()) return Report(s.error());
 
+  RealClock clock;
+  auto store = OpenStore(cluster->members.front().store, cluster->members.front().cluster, clock);
+  if (!store.ok()) return Report(store.error());
+
+  // On a restart, the member that released the lease at shutdown starts first and takes it back
+  // (same timeline, no promotion); the others start once it leads, or after one ttl.
+  std::string former_leader;
+  if (auto view = (*store)->Load(); view.ok() && view->leader && view->leader->released) {
+    former_leader = view->leader->holder;
+  }
+  std::vector<const AgentConfig*> order;
+  for (const auto& m : cluster->members) {
+    if (m.name == former_leader) order.insert(order.begin(), &m);
+    else order.push_back(&m);
+  }
+
   ProcessRunner runner;
   std::vector<std::string> names;
+  for (const auto& m : cluster->members) names.push_back(m.name);
   std::vector<std::pair<std::string, pid_t>> spawned;
-  for (const auto& m : cluster->members) {
-    names.push_back(m.name);
-    if (RunningAgent(*cluster, m.name) != 0) continue;
-    std::string config_file = JoinPath(cluster->MemberDir(m.name), "agent.yaml");
+  for (const AgentConfig* m : order) {
+    if (RunningAgent(*cluster, m->name) != 0) continue;
+    std::string config_file = JoinPath(cluster->MemberDir(m->name), "agent.yaml");
     auto pid = runner.Spawn({{SelfExecutable(), "agent", "--config", config_file}, {},
-                             cluster->AgentLog(m.name), cluster->MemberDir(m.name), -1});
+                             cluster->AgentLog(m->name), cluster->MemberDir(m->name), -1});
     if (!pid.ok()) return Report(pid.error());
-    (void)WriteFileAtomic(cluster->AgentPidFile(m.name), std::to_string(*pid) + "\n", 0600);
-    spawned.emplace_back(m.name, *pid);
+    (void)WriteFileAtomic(cluster->AgentPidFile(m->name), std::to_string(*pid) + "\n", 0600);
+    spawned.emplace_back(m->name, *pid);
+    if (m->name == former_leader) {
+      MonoTime until = clock.Now() + m->ttl;
+      while (clock.Now() < until && !runner.TryWait(*pid)) {
+        auto view = (*store)->Load();
+        if (view.ok() && view->leader && view->leader->holder == former_leader &&
+            !view->leader->released) {
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
   }
   std::cout << "pgpilot: " << (spawned.empty() ? std::string("all agents already running")
                                           : "started " + std::to_string(spawned.size()) + " agent(s)")
             << " for cluster " << cluster->members.front().cluster << " in " << cluster->dir
             << "; waiting for one primary and " << cluster->members.size() - 1 << " streaming replicas\n";
 
-  RealClock clock;
-  auto store = OpenStore(cluster->members.front().store, cluster->members.front().cluster, clock);
-  if (!store.ok()) return Report(store.error());
   MonoTime deadline = clock.Now() + opts.wait;
   std::string problem = "no answer from the store yet";
   ClusterView view;

@@ -192,6 +192,9 @@ TEST(LocalCluster, DownAndUpKeepTheDataAndTheLeader) {
   auto again = cluster.Primary();
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(SystemIdentifier(cluster, again->port), system_id) << "up must not initdb again";
+  // The member that released the lease takes it back: no promotion, no new timeline.
+  EXPECT_EQ(again->name, primary->name);
+  EXPECT_EQ(again->timeline, primary->timeline);
   for (int i = 0; i < 3; ++i) {
     EXPECT_TRUE(WaitUntil([&] { return CountRows(cluster, cluster.pg_port(i)) == 50; }, seconds(30)))
         << "member " << i;
