@@ -90,6 +90,7 @@ std::optional<std::string> WhyLeaseUnprovable(const Observation& o) {
 Decision WhileStoreUnavailable(const Observation& o, Builder& b) {
   const LocalState& local = o.local;
   const std::string err = "store unreachable: " + o.view.error().ToString();
+  if (!o.memory.blocked.empty()) return b.Done(NodeState::kBlocked, o.memory.blocked + "; " + err);
   if (local.is_running_primary()) {
     return b.Done(NodeState::kPrimary,
                   err + "; the lease stays provable for " +
@@ -97,16 +98,51 @@ Decision WhileStoreUnavailable(const Observation& o, Builder& b) {
                       " more, then we stop accepting writes");
   }
   if (local.running) {
-    return b.Done(local.accepting && local.in_recovery ? NodeState::kReplica : o.memory.state,
-                  err + "; PostgreSQL keeps serving reads");
+    // In recovery under our (provable) lease we are promoting; that goes on while the store is away.
+    bool promoting = local.is_running_replica() && b.memory().lease.has_value();
+    return b.Done(local.is_running_replica() && !promoting ? NodeState::kReplica : o.memory.state,
+                  err + (promoting ? "; the promotion goes on under our lease"
+                                   : "; PostgreSQL keeps serving reads"));
   }
-  if (local.data_dir == DataDirKind::kValid && o.now >= o.memory.retry_after &&
-      o.memory.blocked.empty()) {
+  if (local.data_dir == DataDirKind::kValid && o.now >= o.memory.retry_after) {
     b.Add(Start{StartRole::kReplica, std::nullopt});
     return b.Done(NodeState::kStarting, err + "; starting PostgreSQL read-only");
   }
   return b.Done(local.data_dir == DataDirKind::kValid ? NodeState::kStopped : NodeState::kWaiting,
                 err);
+}
+
+// What a running instance is while the initialize key is sorted out: its state stays, unless
+// that state promised nothing about a running instance.
+NodeState RunningMeanwhile(const Observation& o) {
+  const LocalState& local = o.local;
+  if (!local.running) return NodeState::kWaiting;
+  switch (o.memory.state) {
+    case NodeState::kStarting:
+    case NodeState::kReplica:
+    case NodeState::kPromoting:
+    case NodeState::kPrimary:
+      return o.memory.state;
+    default:
+      return local.is_running_replica() ? NodeState::kReplica : NodeState::kStarting;
+  }
+}
+
+// Evidence that the cluster already holds data although its initialize key is gone (a store
+// wiped or restored): a timeline switch in the history, a leader that ran on a timeline, or
+// another member publishing one.
+std::optional<std::string> ClusterExisted(const ClusterView& v, const std::string& me) {
+  if (!v.history.empty()) return "the history records timeline switches";
+  if (v.leader && v.leader->timeline > 0) {
+    return "the leader record of " + v.leader->holder + " names timeline " +
+           std::to_string(v.leader->timeline);
+  }
+  for (const MemberStatus& member : v.members) {
+    if (member.name != me && member.timeline > 0) {
+      return member.name + " publishes data on timeline " + std::to_string(member.timeline);
+    }
+  }
+  return std::nullopt;
 }
 
 Decision Bootstrap(const Observation& o, Builder& b, const std::optional<TaskState>& finished) {
@@ -120,8 +156,10 @@ Decision Bootstrap(const Observation& o, Builder& b, const std::optional<TaskSta
 
   if (!v.initialize) {
     if (local.data_dir == DataDirKind::kValid) {
+      // A primary keeps renewing its lease meanwhile.
+      if (local.is_running_primary()) b.Add(RenewLease{m.lease->term});
       b.Add(ClaimInitialize{local.system_id});
-      return b.Done(NodeState::kWaiting,
+      return b.Done(RunningMeanwhile(o),
                     "the store has no initialize key and our data directory holds system " +
                         local.system_id + ": registering it as the cluster's");
     }
@@ -129,6 +167,12 @@ Decision Bootstrap(const Observation& o, Builder& b, const std::optional<TaskSta
       b.Add(KeepDataDirAside{"interrupted initdb or clone"});
       return b.Done(NodeState::kWaiting,
                     "data directory holds an interrupted initdb or clone: keeping it aside");
+    }
+    if (auto evidence = ClusterExisted(v, me)) {
+      return b.Done(NodeState::kWaiting,
+                    "the store has no initialize key but the cluster exists (" + *evidence +
+                        "): never initdb'ing a second cluster; waiting for a member with data to "
+                        "register it again");
     }
     if (!lease_free) {
       return b.Done(NodeState::kWaiting, "waiting for the stale lease of " + v.leader->holder +
@@ -144,7 +188,7 @@ Decision Bootstrap(const Observation& o, Builder& b, const std::optional<TaskSta
 
   const InitializeRecord& init = *v.initialize;
   if (init.claimed_by != me) {
-    return b.Done(NodeState::kWaiting, init.claimed_by + " is bootstrapping the cluster");
+    return b.Done(RunningMeanwhile(o), init.claimed_by + " is bootstrapping the cluster");
   }
   if (finished && finished->kind == TaskKind::kBootstrap && !finished->succeeded) {
     b.Add(AbandonInitialize{});
@@ -164,6 +208,14 @@ Decision Bootstrap(const Observation& o, Builder& b, const std::optional<TaskSta
     b.Add(KeepDataDirAside{"interrupted initdb"});
     return b.Done(NodeState::kWaiting,
                   "data directory holds an interrupted initdb: keeping it aside and starting over");
+  }
+  if (local.running && !local.may_accept_writes()) {
+    // Started read-only meanwhile (while the store was unreachable): the bootstrap only finishes
+    // with it as the primary, and nobody can have cloned a cluster that was never complete.
+    b.Add(Stop{StopMode::kFast});
+    return b.Done(NodeState::kStopped,
+                  "our bootstrap is not complete and PostgreSQL runs read-only: stopping it to "
+                  "finish the bootstrap as the primary");
   }
   if (!lease_free) {
     return b.Done(NodeState::kWaiting, "waiting for the stale lease of " + v.leader->holder +
@@ -277,10 +329,8 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
   if (!m.blocked.empty()) return b.Done(NodeState::kBlocked, m.blocked);
   if (local.data_dir == DataDirKind::kForeign) {
     return b.Done(NodeState::kBlocked,
-                  "the data directory holds files that are not a PostgreSQL data directory (" +
-                      local.data_dir_detail +
-                      "); nothing was touched: move them away or set data_dir to an empty "
-                      "directory, then the agent continues by itself");
+                  "cannot use the data directory: " + local.data_dir_detail +
+                      "; nothing was touched, and the agent continues by itself once it is fixed");
   }
   if (v.initialize && v.initialize->complete() && local.data_dir == DataDirKind::kValid &&
       local.system_id != v.initialize->system_id) {

@@ -76,6 +76,7 @@ constexpr NodeState kReachableFromAnywhere[] = {
     S::kStopped,   // PostgreSQL found down, a retry pending
     S::kDemoting,  // the fence: writable without a provable lease
     S::kRewinding, // PostgreSQL found down after having been a primary
+    S::kBootstrapping,  // our initialize claim is still open (resume), or no initialize key at all
 };
 
 constexpr const char* kNames[] = {"init",     "waiting", "bootstrapping", "cloning",
