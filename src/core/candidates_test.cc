@@ -18,13 +18,8 @@ constexpr uint64_t kMaxLag = kMiB;  // maximum_lag_on_failover in these tests
 
 // A healthy, reachable replica.
 Candidate Replica(std::string name, Timeline timeline, uint64_t lsn) {
-  Candidate c;
-  c.name = std::move(name);
-  c.reachable = true;
-  c.running_replica = true;
-  c.timeline = timeline;
-  c.wal_position = Lsn{lsn};
-  return c;
+  return {.name = std::move(name), .reachable = true, .running_replica = true, .timeline = timeline,
+          .wal_position = Lsn{lsn}};
 }
 
 // The last leader's record: crashed (lease expired) unless released.

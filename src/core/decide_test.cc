@@ -55,13 +55,8 @@ LeaderRecord Released(std::string holder, uint64_t term, uint64_t revision, uint
 
 // Another member's position as its API reports it.
 Candidate Peer(std::string name, Timeline timeline, uint64_t lsn) {
-  Candidate c;
-  c.name = std::move(name);
-  c.reachable = true;
-  c.running_replica = true;
-  c.timeline = timeline;
-  c.wal_position = Lsn{lsn};
-  return c;
+  return {.name = std::move(name), .reachable = true, .running_replica = true, .timeline = timeline,
+          .wal_position = Lsn{lsn}};
 }
 
 Candidate Unreachable(Candidate c) {
