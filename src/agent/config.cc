@@ -263,11 +263,34 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     auto store = root.Child("store");
     if (!store.ok()) return store.error();
     PGPILOT_TRY(store->String("sqlite", &c.store.sqlite_path));
-    PGPILOT_TRY(store->NoUnknownKeys());
-    if (c.store.sqlite_path.empty()) {
-      return root.Bad("store", "must name a store, e.g. 'store: {sqlite: /path/to/store.db}'");
+    auto etcd = store->Child("etcd");
+    if (!etcd.ok()) return etcd.error();
+    if (etcd->Has("endpoints") && etcd->Get("endpoints").IsScalar()) {
+      // "h1:2379,h2:2379" as well as a list.
+      auto parsed = ParseStoreUrl("etcd://" + etcd->Get("endpoints").Scalar());
+      if (!parsed.ok()) return etcd->Bad("endpoints", "must list HOST:PORT of etcd's clients");
+      c.store.etcd.endpoints = parsed->etcd.endpoints;
+    } else {
+      PGPILOT_TRY(etcd->StringList("endpoints", &c.store.etcd.endpoints));
     }
-    if (c.store.sqlite_path.front() != '/') {
+    PGPILOT_TRY(etcd->String("username", &c.store.etcd.username));
+    PGPILOT_TRY(etcd->String("password_file", &c.store.etcd.password_file));
+    PGPILOT_TRY(etcd->String("ca_file", &c.store.etcd.ca_file));
+    PGPILOT_TRY(etcd->String("cert_file", &c.store.etcd.cert_file));
+    PGPILOT_TRY(etcd->String("key_file", &c.store.etcd.key_file));
+    PGPILOT_TRY(etcd->NoUnknownKeys());
+    PGPILOT_TRY(store->NoUnknownKeys());
+    bool has_sqlite = !c.store.sqlite_path.empty();
+    bool has_etcd = !c.store.etcd.endpoints.empty();
+    if (has_sqlite == has_etcd) {
+      return root.Bad("store", has_sqlite ? "must name one store, not both sqlite and etcd"
+                                          : "must name a store, e.g. 'store: {sqlite: /path/to/store.db}' "
+                                            "or 'store: {etcd: {endpoints: [10.0.0.5:2379]}}'");
+    }
+    if (!c.store.etcd.username.empty() && c.store.etcd.password_file.empty()) {
+      return etcd->Bad("password_file", "is required with store.etcd.username");
+    }
+    if (has_sqlite && c.store.sqlite_path.front() != '/') {
       // A relative path depends on each process's working directory: agents (and ctl) started
       // from different directories would each get a store of their own.
       return store->Bad("sqlite", "must be an absolute path, so every agent opens the same file");
@@ -312,8 +335,23 @@ std::string RenderAgentConfig(const AgentConfig& c) {
   out << YAML::Key << "maximum_lag_on_failover" << YAML::Value << c.maximum_lag_on_failover;
   out << YAML::Key << "tags" << YAML::Value << YAML::BeginMap << YAML::Key << "nofailover"
       << YAML::Value << c.tags.nofailover << YAML::EndMap;
-  out << YAML::Key << "store" << YAML::Value << YAML::BeginMap << YAML::Key << "sqlite"
-      << YAML::Value << c.store.sqlite_path << YAML::EndMap;
+  out << YAML::Key << "store" << YAML::Value << YAML::BeginMap;
+  if (c.store.is_etcd()) {
+    const EtcdConfig& e = c.store.etcd;
+    out << YAML::Key << "etcd" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "endpoints" << YAML::Value << YAML::Flow << e.endpoints;
+    for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"username", e.username},
+                                     {"password_file", e.password_file},
+                                     {"ca_file", e.ca_file},
+                                     {"cert_file", e.cert_file},
+                                     {"key_file", e.key_file}}) {
+      if (!value.empty()) out << YAML::Key << key << YAML::Value << value;
+    }
+    out << YAML::EndMap;
+  } else {
+    out << YAML::Key << "sqlite" << YAML::Value << c.store.sqlite_path;
+  }
+  out << YAML::EndMap;
   out << YAML::Key << "api" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "listen" << YAML::Value << c.api_listen.ToString();
   out << YAML::Key << "connect_address" << YAML::Value << c.api_connect.ToString();

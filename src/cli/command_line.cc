@@ -55,8 +55,12 @@ int RunCommandLine(int argc, char** argv) {
   up->add_option("--run-as", up_options.spec.run_as,
                  "Unprivileged user for PostgreSQL when started as root")
       ->default_val("postgres");
-  up->add_option("--cluster", up_options.spec.cluster, "Cluster name (new clusters only)")
+  up->add_option("--cluster", up_options.spec.cluster,
+                 "Cluster name (new clusters only; must be unique in a shared store)")
       ->default_val("local");
+  up->add_option("--dcs", up_options.spec.store_url,
+                 "Store of a new cluster: etcd://HOST:PORT[,HOST:PORT...] (default: an embedded "
+                 "SQLite store in DIR)");
 
   // down
   std::string down_dir;

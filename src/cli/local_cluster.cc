@@ -94,7 +94,14 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
   if (Status s = WriteFileAtomic(superuser_file, *superuser_password + "\n", 0600); !s.ok()) return s.error();
   if (Status s = WriteFileAtomic(replication_file, *replication_password + "\n", 0600); !s.ok()) return s.error();
 
+  StoreConfig store;
+  if (!spec.store_url.empty()) {
+    auto parsed = ParseStoreUrl(spec.store_url);
+    if (!parsed.ok()) return parsed.error();
+    store = *parsed;
+  }
   LocalCluster cluster{spec.dir, {}};
+  if (store.sqlite_path.empty() && !store.is_etcd()) store.sqlite_path = cluster.StorePath();
   for (int i = 0; i < spec.nodes; ++i) {
     AgentConfig c;
     c.cluster = spec.cluster;
@@ -104,7 +111,7 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
     c.run_as = spec.run_as;
     c.ttl = spec.ttl;
     c.loop_wait = spec.loop_wait;
-    c.store.sqlite_path = cluster.StorePath();
+    c.store = store;
     c.api_listen = {"127.0.0.1", spec.base_port + 100 + i};
     c.api_connect = c.api_listen;
     c.pg_listen = "127.0.0.1";

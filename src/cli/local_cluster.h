@@ -18,6 +18,7 @@ struct LocalClusterSpec {
   Duration ttl{10000};
   Duration loop_wait{1000};
   std::string run_as = "postgres";
+  std::string store_url;     // empty: the embedded store in DIR; or "etcd://HOST:PORT,..."
 };
 
 struct LocalCluster {

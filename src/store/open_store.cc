@@ -8,6 +8,23 @@ namespace pgpilot {
 
 Result<StoreConfig> ParseStoreUrl(const std::string& url) {
   StoreConfig c;
+  const std::string etcd_scheme = "etcd://";
+  if (url.rfind(etcd_scheme, 0) == 0) {
+    std::string rest = url.substr(etcd_scheme.size());
+    size_t start = 0;
+    while (start <= rest.size()) {
+      size_t comma = rest.find(',', start);
+      std::string endpoint = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!endpoint.empty()) c.etcd.endpoints.push_back(endpoint);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (c.etcd.endpoints.empty()) {
+      return InvalidArgument("store address '" + url + "' names no etcd endpoint",
+                             "use etcd://HOST:PORT[,HOST:PORT...]");
+    }
+    return c;
+  }
   const std::string scheme = "sqlite:";
   if (url.rfind(scheme, 0) == 0) {
     std::string path = url.substr(scheme.size());
@@ -18,20 +35,25 @@ Result<StoreConfig> ParseStoreUrl(const std::string& url) {
   }
   if (c.sqlite_path.empty() || c.sqlite_path.front() != '/') {
     return InvalidArgument("store address '" + url + "' is not understood",
-                           "use sqlite:/absolute/path/to/store.db");
+                           "use sqlite:/absolute/path/to/store.db or etcd://HOST:PORT[,HOST:PORT...]");
   }
   return c;
 }
 
 Result<std::unique_ptr<Store>> OpenStore(const StoreConfig& config, const std::string& cluster,
                                          const Clock& clock) {
+  if (config.is_etcd()) {
+    auto etcd = EtcdStore::Open(config.etcd, cluster, clock);
+    if (!etcd.ok()) return etcd.error();
+    return std::unique_ptr<Store>(std::move(etcd.value()));
+  }
   auto store = SqliteStore::Open(config.sqlite_path, cluster, clock);
   if (!store.ok()) return store.error();
   return std::unique_ptr<Store>(std::move(store.value()));
 }
 
 Status BecomeStoreOwner(const StoreConfig& config) {
-  if (!RunningAsRoot()) return Status::Ok();
+  if (!RunningAsRoot() || config.is_etcd()) return Status::Ok();
   auto owner = OwnerOf(config.sqlite_path);
   if (!owner.ok()) {
     return NotFound("store file " + config.sqlite_path + " does not exist",

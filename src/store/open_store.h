@@ -6,15 +6,19 @@
 
 #include "core/result.h"
 #include "platform/clock.h"
+#include "store/etcd_store.h"
 #include "store/store.h"
 
 namespace pgpilot {
 
 struct StoreConfig {
-  std::string sqlite_path;  // the embedded store's file
+  std::string sqlite_path;  // the embedded store's file; empty when etcd is used
+  EtcdConfig etcd;          // etcd's endpoints (and credentials); used when sqlite_path is empty
+  bool is_etcd() const { return sqlite_path.empty() && !etcd.endpoints.empty(); }
 };
 
-// "sqlite:/path/store.db", "sqlite:///path/store.db" or a path ending in ".db".
+// "sqlite:/path/store.db", "sqlite:///path/store.db", a path ending in ".db", or
+// "etcd://HOST:PORT[,HOST:PORT...]" (etcd credentials come from the agent config only).
 Result<StoreConfig> ParseStoreUrl(const std::string& url);
 Result<std::unique_ptr<Store>> OpenStore(const StoreConfig& config, const std::string& cluster,
                                          const Clock& clock);

@@ -145,13 +145,21 @@ TEST(StoreUrl, AcceptsSqliteUrlsAndAbsoluteDbPaths) {
 
 TEST(StoreUrl, RejectsRelativeAndUnknownAddresses) {
   for (const std::string url : {"store.db", "sqlite:store.db", "sqlite://relative/store.db",
-                                "etcd://127.0.0.1:2379", "", "sqlite:"}) {
+                                "etcd://", "etcd://,", "redis://127.0.0.1:6379", "", "sqlite:"}) {
     auto c = ParseStoreUrl(url);
     ASSERT_FALSE(c.ok()) << url;
     EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument) << url;
     EXPECT_THAT(c.error().message, HasSubstr("'" + url + "'"));
     EXPECT_THAT(c.error().hint, HasSubstr("sqlite:/"));
   }
+}
+
+TEST(StoreUrl, ParsesEtcdEndpointLists) {
+  auto c = ParseStoreUrl("etcd://10.0.0.5:2379,10.0.0.6:2379,https://10.0.0.7:2379");
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_TRUE(c->is_etcd());
+  EXPECT_EQ(c->etcd.endpoints,
+            (std::vector<std::string>{"10.0.0.5:2379", "10.0.0.6:2379", "https://10.0.0.7:2379"}));
 }
 
 TEST_F(SqliteStoreTest, DescribeNamesTheFile) {

@@ -1,0 +1,488 @@
+#include "store/etcd_store.h"
+
+#include <chrono>
+
+#include "platform/json_text.h"
+#include "store/base64.h"
+#include "store/codec.h"
+#include "store/etcd_client.h"
+#include "store/keys.h"
+
+namespace pgpilot {
+namespace {
+
+using json = nlohmann::json;
+
+// One key-value as etcd returns it.
+struct Kv {
+  std::string key;
+  std::string value;
+  int64_t create_revision = 0;
+  int64_t mod_revision = 0;
+  int64_t lease = 0;
+};
+
+// etcd's 64-bit integers arrive as JSON strings (and zero values are omitted).
+int64_t Int(const json& j, const char* field) {
+  if (!j.contains(field)) return 0;
+  const json& v = j[field];
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_string()) {
+    try {
+      return std::stoll(v.get<std::string>());
+    } catch (...) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+std::string B64(const std::string& s) { return Base64Encode(s); }
+
+// The first key after every key starting with `prefix`.
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    unsigned char last = static_cast<unsigned char>(prefix.back());
+    if (last < 0xFF) {
+      prefix.back() = static_cast<char>(last + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+Result<std::vector<Kv>> DecodeKvs(const json& answer) {
+  std::vector<Kv> out;
+  if (!answer.contains("kvs")) return out;
+  for (const json& kv : answer["kvs"]) {
+    auto key = Base64Decode(kv.value("key", ""));
+    auto value = Base64Decode(kv.value("value", ""));
+    if (!key || !value) {
+      return InvalidArgument("etcd returned a key or value that is not base64",
+                             "the store's answer cannot be trusted; check the endpoints");
+    }
+    out.push_back({*key, *value, Int(kv, "create_revision"), Int(kv, "mod_revision"), Int(kv, "lease")});
+  }
+  return out;
+}
+
+json Compare(const std::string& key, const char* target, int64_t value) {
+  // Absent keys have create and mod revision 0.
+  std::string field = std::string(target) == "CREATE" ? "create_revision" : "mod_revision";
+  return {{"key", B64(key)}, {"result", "EQUAL"}, {"target", target}, {field, std::to_string(value)}};
+}
+
+json PutOp(const std::string& key, const std::string& value, int64_t lease = 0) {
+  json put = {{"key", B64(key)}, {"value", B64(value)}};
+  if (lease != 0) put["lease"] = std::to_string(lease);
+  return {{"request_put", put}};
+}
+
+json DeleteOp(const std::string& key) { return {{"request_delete_range", {{"key", B64(key)}}}}; }
+
+}  // namespace
+
+// Small typed calls on top of the client; all under the store's mutex.
+class EtcdOps {
+ public:
+  explicit EtcdOps(EtcdClient& c) : c_(c) {}
+
+  Result<std::optional<Kv>> Get(const std::string& key) {
+    auto answer = c_.Post("/v3/kv/range", {{"key", B64(key)}});
+    if (!answer.ok()) return answer.error();
+    auto kvs = DecodeKvs(*answer);
+    if (!kvs.ok()) return kvs.error();
+    if (kvs->empty()) return std::optional<Kv>();
+    return std::optional<Kv>(kvs->front());
+  }
+
+  Result<std::vector<Kv>> List(const std::string& prefix) {
+    auto answer = c_.Post("/v3/kv/range", {{"key", B64(prefix)}, {"range_end", B64(PrefixEnd(prefix))}});
+    if (!answer.ok()) return answer.error();
+    return DecodeKvs(*answer);
+  }
+
+  // Returns the revision after the transaction when it succeeded, nullopt when a compare failed.
+  Result<std::optional<int64_t>> Txn(const json& compare, const json& success) {
+    auto answer = c_.Post("/v3/kv/txn", {{"compare", compare}, {"success", success}});
+    if (!answer.ok()) return answer.error();
+    if (!answer->value("succeeded", false)) return std::optional<int64_t>();
+    return std::optional<int64_t>(Int((*answer)["header"], "revision"));
+  }
+
+  Result<int64_t> Grant(Duration ttl) {
+    int64_t seconds = std::max<int64_t>(1, (ttl.count() + 999) / 1000);
+    auto answer = c_.Post("/v3/lease/grant", {{"TTL", std::to_string(seconds)}});
+    if (!answer.ok()) return answer.error();
+    int64_t id = Int(*answer, "ID");
+    if (id == 0) return Unavailable("etcd granted no lease: " + JsonText(*answer));
+    return id;
+  }
+
+  // True when the lease was alive and is extended; false when it had expired.
+  Result<bool> KeepAlive(int64_t lease) {
+    auto answer = c_.Post("/v3/lease/keepalive", {{"ID", std::to_string(lease)}});
+    if (!answer.ok()) return answer.error();
+    return Int(*answer, "TTL") > 0;
+  }
+
+  void Revoke(int64_t lease) {
+    if (lease != 0) (void)c_.Post("/v3/lease/revoke", {{"ID", std::to_string(lease)}});
+  }
+
+  Status Delete(const std::string& key) {
+    auto answer = c_.Post("/v3/kv/deleterange", {{"key", B64(key)}});
+    return answer.ok() ? Status::Ok() : Status(answer.error());
+  }
+
+ private:
+  EtcdClient& c_;
+};
+
+Result<std::unique_ptr<EtcdStore>> EtcdStore::Open(const EtcdConfig& config, const std::string& cluster,
+                                                   const Clock& clock) {
+  auto client = EtcdClient::Create(config);
+  if (!client.ok()) return client.error();
+  std::unique_ptr<EtcdStore> store(new EtcdStore(std::move(*client), cluster, clock));
+  store->watcher_ = std::thread([s = store.get()] { s->WatchLoop(); });
+  return store;
+}
+
+EtcdStore::EtcdStore(std::unique_ptr<EtcdClient> client, std::string cluster, const Clock& clock)
+    : client_(std::move(client)), cluster_(std::move(cluster)), clock_(clock) {}
+
+EtcdStore::~EtcdStore() {
+  stopping_ = true;
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+std::string EtcdStore::Describe() const { return client_->Describe(); }
+
+Result<ClusterView> EtcdStore::Load() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string scope = keys::Scope(cluster_);
+  auto kvs = EtcdOps(*client_).List(scope);
+  if (!kvs.ok()) return kvs.error();
+  ClusterView view;
+  const std::string members = scope + std::string(keys::kMembers);
+  for (const Kv& kv : *kvs) {
+    std::string name = kv.key.substr(scope.size());
+    if (name == keys::kInitialize) {
+      auto r = DecodeInitialize(kv.key, kv.value);
+      if (!r.ok()) return r.error();
+      view.initialize = *r;
+    } else if (name == keys::kLeader) {
+      auto r = DecodeLeader(kv.key, kv.value);
+      if (!r.ok()) return r.error();
+      view.leader = *r;
+      view.leader->revision = static_cast<uint64_t>(kv.mod_revision);
+    } else if (name == keys::kHistory) {
+      auto r = DecodeHistory(kv.key, kv.value);
+      if (!r.ok()) return r.error();
+      view.history = *r;
+    } else if (kv.key.rfind(members, 0) == 0) {
+      auto r = DecodeMember(kv.key, kv.value);
+      if (!r.ok()) return r.error();
+      view.members.push_back(*r);
+    }
+  }
+  std::sort(view.members.begin(), view.members.end(),
+            [](const MemberStatus& a, const MemberStatus& b) { return a.name < b.name; });
+  return view;
+}
+
+Result<bool> EtcdStore::ClaimInitialize(const std::string& member, const std::string& system_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string key = keys::Key(cluster_, keys::kInitialize);
+  auto done = EtcdOps(*client_).Txn(json::array({Compare(key, "CREATE", 0)}),
+                                    json::array({PutOp(key, EncodeInitialize({member, system_id}))}));
+  if (!done.ok()) return done.error();
+  return done->has_value();
+}
+
+Result<bool> EtcdStore::CompleteInitialize(const std::string& member, const std::string& system_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  std::string key = keys::Key(cluster_, keys::kInitialize);
+  auto kv = ops.Get(key);
+  if (!kv.ok()) return kv.error();
+  if (!kv->has_value()) return false;
+  auto current = DecodeInitialize(key, (*kv)->value);
+  if (!current.ok()) return current.error();
+  if (current->claimed_by != member || current->complete()) return false;
+  auto done = ops.Txn(json::array({Compare(key, "MOD", (*kv)->mod_revision)}),
+                      json::array({PutOp(key, EncodeInitialize({member, system_id}))}));
+  if (!done.ok()) return done.error();
+  return done->has_value();
+}
+
+Result<bool> EtcdStore::AbandonInitialize(const std::string& member) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  std::string key = keys::Key(cluster_, keys::kInitialize);
+  auto kv = ops.Get(key);
+  if (!kv.ok()) return kv.error();
+  if (!kv->has_value()) return false;
+  auto current = DecodeInitialize(key, (*kv)->value);
+  if (!current.ok()) return current.error();
+  if (current->claimed_by != member || current->complete()) return false;
+  auto done = ops.Txn(json::array({Compare(key, "MOD", (*kv)->mod_revision)}), json::array({DeleteOp(key)}));
+  if (!done.ok()) return done.error();
+  return done->has_value();
+}
+
+namespace {
+
+struct LeaderKv {
+  std::optional<LeaderRecord> record;
+  int64_t mod_revision = 0;
+  int64_t lease = 0;
+};
+
+Result<LeaderKv> ReadLeader(EtcdOps& ops, const std::string& key) {
+  auto kv = ops.Get(key);
+  if (!kv.ok()) return kv.error();
+  LeaderKv out;
+  if (!kv->has_value()) return out;
+  auto record = DecodeLeader(key, (*kv)->value);
+  if (!record.ok()) return record.error();
+  record->revision = static_cast<uint64_t>((*kv)->mod_revision);
+  out.record = *record;
+  out.mod_revision = (*kv)->mod_revision;
+  out.lease = (*kv)->lease;
+  return out;
+}
+
+}  // namespace
+
+Result<LeaseWrite> EtcdStore::AcquireLeader(const LeaseRequest& req,
+                                            std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  std::string key = keys::Key(cluster_, keys::kLeader);
+  std::string term_key = keys::Key(cluster_, keys::kLeaderTerm);
+  auto current = ReadLeader(ops, key);
+  if (!current.ok()) return current.error();
+  bool matches = expected_revision
+                     ? current->record && static_cast<uint64_t>(current->mod_revision) == *expected_revision
+                     : !current->record;
+  if (!matches) return LeaseWrite{false, current->record};
+
+  // Terms only grow, even when etcd expired the previous record with its lease.
+  auto term_kv = ops.Get(term_key);
+  if (!term_kv.ok()) return term_kv.error();
+  uint64_t last_term = current->record ? current->record->term : 0;
+  int64_t term_revision = 0;
+  if (term_kv->has_value()) {
+    term_revision = (*term_kv)->mod_revision;
+    try {
+      last_term = std::max<uint64_t>(last_term, std::stoull((*term_kv)->value));
+    } catch (...) {
+      return InvalidArgument("etcd key " + term_key + " does not hold a number",
+                             "the key prefix holds foreign data; use a fresh cluster name");
+    }
+  }
+  auto lease = ops.Grant(req.ttl);
+  if (!lease.ok()) return lease.error();
+  LeaderRecord next{req.member, last_term + 1, req.ttl, req.lsn, req.timeline, false, 0};
+  json compare = json::array({expected_revision ? Compare(key, "MOD", current->mod_revision)
+                                                : Compare(key, "CREATE", 0),
+                              term_revision ? Compare(term_key, "MOD", term_revision)
+                                            : Compare(term_key, "CREATE", 0)});
+  auto done = ops.Txn(compare, json::array({PutOp(key, EncodeLeader(next), *lease),
+                                            PutOp(term_key, std::to_string(next.term))}));
+  if (!done.ok() || !done->has_value()) {
+    ops.Revoke(*lease);
+    if (!done.ok()) return done.error();
+    auto now = ReadLeader(ops, key);
+    if (!now.ok()) return now.error();
+    return LeaseWrite{false, now->record};
+  }
+  ops.Revoke(current->lease);  // the previous holder's lease, if the record had one
+  next.revision = static_cast<uint64_t>(**done);
+  return LeaseWrite{true, next};
+}
+
+Result<LeaseWrite> EtcdStore::RenewLeader(const LeaseRequest& req, uint64_t term) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  std::string key = keys::Key(cluster_, keys::kLeader);
+  auto current = ReadLeader(ops, key);
+  if (!current.ok()) return current.error();
+  const auto& rec = current->record;
+  if (!rec || rec->holder != req.member || rec->term != term || rec->released || current->lease == 0) {
+    return LeaseWrite{false, rec};
+  }
+  auto alive = ops.KeepAlive(current->lease);
+  if (!alive.ok()) return alive.error();
+  if (!*alive) return LeaseWrite{false, std::nullopt};  // expired meanwhile: the key is gone
+  // Rewrite the record so its revision moves: observers see a renewal, not silence.
+  LeaderRecord next{req.member, term, req.ttl, req.lsn, req.timeline, false, 0};
+  auto done = ops.Txn(json::array({Compare(key, "MOD", current->mod_revision)}),
+                      json::array({PutOp(key, EncodeLeader(next), current->lease)}));
+  if (!done.ok()) return done.error();
+  if (!done->has_value()) {
+    auto now = ReadLeader(ops, key);
+    if (!now.ok()) return now.error();
+    return LeaseWrite{false, now->record};
+  }
+  next.revision = static_cast<uint64_t>(**done);
+  return LeaseWrite{true, next};
+}
+
+Result<bool> EtcdStore::ReleaseLeader(const LeaseRequest& req, uint64_t term) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  std::string key = keys::Key(cluster_, keys::kLeader);
+  auto current = ReadLeader(ops, key);
+  if (!current.ok()) return current.error();
+  const auto& rec = current->record;
+  if (!rec || rec->holder != req.member || rec->term != term || rec->released) return false;
+  // The released record carries no lease: it stays, with our final position, until taken.
+  LeaderRecord next{req.member, term, req.ttl, req.lsn, req.timeline, true, 0};
+  auto done = ops.Txn(json::array({Compare(key, "MOD", current->mod_revision)}),
+                      json::array({PutOp(key, EncodeLeader(next))}));
+  if (!done.ok()) return done.error();
+  if (!done->has_value()) return false;
+  ops.Revoke(current->lease);
+  return true;
+}
+
+Status EtcdStore::PutMember(const MemberStatus& status, Duration ttl) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  MemberLease& lease = member_leases_[status.name];
+  bool alive = false;
+  if (lease.id != 0 && lease.ttl == ttl) {
+    auto kept = ops.KeepAlive(lease.id);
+    if (!kept.ok()) return kept.error();
+    alive = *kept;
+  }
+  if (!alive) {
+    int64_t old = lease.id;
+    auto granted = ops.Grant(ttl);
+    if (!granted.ok()) return granted.error();
+    lease = {*granted, ttl};
+    ops.Revoke(old);  // after the new put below would be nicer, but the key moves to the new lease
+  }
+  std::string key = keys::MemberKey(cluster_, status.name);
+  auto done = ops.Txn(json::array(), json::array({PutOp(key, EncodeMember(status), lease.id)}));
+  if (!done.ok()) {
+    lease.id = 0;  // perhaps "lease not found": start over next time
+    return done.error();
+  }
+  return Status::Ok();
+}
+
+Status EtcdStore::DeleteMember(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  if (Status s = ops.Delete(keys::MemberKey(cluster_, name)); !s.ok()) return s;
+  if (auto it = member_leases_.find(name); it != member_leases_.end()) {
+    ops.Revoke(it->second.id);
+    member_leases_.erase(it);
+  }
+  return Status::Ok();
+}
+
+Status EtcdStore::AppendHistory(const HistoryEntry& entry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  std::string key = keys::Key(cluster_, keys::kHistory);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto kv = ops.Get(key);
+    if (!kv.ok()) return kv.error();
+    std::vector<HistoryEntry> history;
+    int64_t revision = 0;
+    if (kv->has_value()) {
+      auto decoded = DecodeHistory(key, (*kv)->value);
+      if (!decoded.ok()) return decoded.error();
+      history = *decoded;
+      revision = (*kv)->mod_revision;
+    }
+    for (const auto& h : history) {
+      if (h.timeline == entry.timeline) return Status::Ok();
+    }
+    history.push_back(entry);
+    auto done = ops.Txn(json::array({revision ? Compare(key, "MOD", revision) : Compare(key, "CREATE", 0)}),
+                        json::array({PutOp(key, EncodeHistory(history))}));
+    if (!done.ok()) return done.error();
+    if (done->has_value()) return Status::Ok();
+  }
+  return Unavailable("etcd key " + key + " kept changing while appending to the history");
+}
+
+Result<uint64_t> EtcdStore::WaitForChange(uint64_t since, Duration timeout) {
+  std::unique_lock<std::mutex> lock(watch_mu_);
+  auto until = std::chrono::steady_clock::now() + timeout;
+  watch_cv_.wait_until(lock, until, [&] { return events_ != since || stopping_.load(); });
+  if (events_ == since && !watch_connected_) {
+    return Unavailable("etcd watch not connected" + (watch_error_.empty() ? "" : ": " + watch_error_));
+  }
+  // A silent watch proves nothing while etcd is frozen: the last request tells.
+  if (events_ == since && client_->LastRequestUnavailable()) {
+    return Unavailable("etcd did not answer the last request");
+  }
+  return events_;
+}
+
+void EtcdStore::WatchLoop() {
+  std::string scope = keys::Scope(cluster_);
+  std::string leader_key = keys::Key(cluster_, keys::kLeader);
+  std::string init_key = keys::Key(cluster_, keys::kInitialize);
+  std::string members = scope + std::string(keys::kMembers);
+  json request = {{"create_request",
+                   {{"key", B64(scope)}, {"range_end", B64(PrefixEnd(scope))}, {"prev_kv", true}}}};
+  auto bump = [this](bool connected) {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    ++events_;
+    watch_connected_ = connected;
+    watch_cv_.notify_all();
+  };
+  // Which events matter to the HA decision: see Store::WaitForChange.
+  auto matters = [&](const json& event) {
+    bool deleted = event.value("type", "PUT") == "DELETE";
+    const json kv = event.contains("kv") ? event["kv"] : json::object();
+    auto key = Base64Decode(kv.value("key", ""));
+    if (!key) return false;
+    if (*key == init_key) return true;
+    if (key->rfind(members, 0) == 0) return deleted || Int(kv, "create_revision") == Int(kv, "mod_revision");
+    if (*key != leader_key) return false;
+    if (deleted || !event.contains("prev_kv")) return true;
+    auto now = Base64Decode(kv.value("value", ""));
+    auto before = Base64Decode(event["prev_kv"].value("value", ""));
+    if (!now || !before) return true;
+    auto a = DecodeLeader(*key, *now);
+    auto b = DecodeLeader(*key, *before);
+    return !a.ok() || !b.ok() || a->holder != b->holder || a->term != b->term || a->released != b->released;
+  };
+  while (!stopping_.load()) {
+    Status ended = client_->Stream(
+        "/v3/watch", request,
+        [&](const json& message) {
+          if (message.value("created", false)) {
+            bump(true);  // anything may have changed while we were not watching
+            return;
+          }
+          if (!message.contains("events")) return;
+          for (const json& event : message["events"]) {
+            if (matters(event)) {
+              bump(true);
+              return;
+            }
+          }
+        },
+        stopping_);
+    {
+      std::lock_guard<std::mutex> lock(watch_mu_);
+      watch_connected_ = false;
+      watch_error_ = ended.ok() ? "" : ended.error().message;
+    }
+    std::unique_lock<std::mutex> lock(watch_mu_);
+    watch_cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_.load(); });
+  }
+}
+
+}  // namespace pgpilot
