@@ -85,8 +85,12 @@ TempDir::~TempDir() {
   }
 }
 
-LocalClusterUnderTest::LocalClusterUnderTest(int nodes, int ttl_seconds)
-    : dir_("pgpilot-it"), nodes_(nodes), ttl_(ttl_seconds), base_port_(PickBasePort(nodes)) {}
+LocalClusterUnderTest::LocalClusterUnderTest(int nodes, int ttl_seconds, std::string store_url)
+    : dir_("pgpilot-it"),
+      nodes_(nodes),
+      ttl_(ttl_seconds),
+      base_port_(PickBasePort(nodes)),
+      store_url_(std::move(store_url)) {}
 
 LocalClusterUnderTest::~LocalClusterUnderTest() {
   if (!started_) return;
@@ -105,10 +109,14 @@ LocalClusterUnderTest::~LocalClusterUnderTest() {
 
 CommandResult LocalClusterUnderTest::Up(int timeout_seconds) {
   started_ = true;
-  return RunPgpilot({"up", "--nodes", std::to_string(nodes_), "--dir", dir(), "--base-port",
-                     std::to_string(base_port_), "--ttl", std::to_string(ttl_), "--loop-wait", "1",
-                     "--wait", std::to_string(timeout_seconds - 10)},
-                    timeout_seconds);
+  std::vector<std::string> args = {"up", "--nodes", std::to_string(nodes_), "--dir", dir(),
+                                   "--base-port", std::to_string(base_port_), "--ttl",
+                                   std::to_string(ttl_), "--loop-wait", "1", "--wait",
+                                   std::to_string(timeout_seconds - 10)};
+  if (!store_url_.empty()) {
+    args.insert(args.end(), {"--dcs", store_url_, "--cluster", "it-" + std::to_string(base_port_)});
+  }
+  return RunPgpilot(args, timeout_seconds);
 }
 
 CommandResult LocalClusterUnderTest::Down() { return RunPgpilot({"down", "--dir", dir()}, 180); }

@@ -56,7 +56,8 @@ struct MemberView {
 // A cluster started by `pgpilot up` in a temporary directory; stopped and removed at the end.
 class LocalClusterUnderTest {
  public:
-  LocalClusterUnderTest(int nodes, int ttl_seconds);
+  // `store_url`: empty for the embedded store, or "etcd://HOST:PORT" (the cluster gets a unique name).
+  LocalClusterUnderTest(int nodes, int ttl_seconds, std::string store_url = "");
   ~LocalClusterUnderTest();
 
   const std::string& dir() const { return dir_.path(); }
@@ -87,6 +88,7 @@ class LocalClusterUnderTest {
   int nodes_;
   int ttl_;
   int base_port_ = 0;
+  std::string store_url_;
   bool started_ = false;
 };
 
