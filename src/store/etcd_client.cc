@@ -64,7 +64,11 @@ Error EtcdError(const std::string& endpoint, const std::string& path, long http,
                             : body.substr(0, 200);
   int code = j.is_object() && j.contains("code") && j["code"].is_number_integer() ? j["code"].get<int>() : 0;
   std::string what = "etcd " + endpoint + path + ": " + message;
-  if (code == kGrpcUnauthenticated || code == kGrpcPermissionDenied) {
+  bool auth_problem = message.find("permission denied") != std::string::npos ||
+                      message.find("user name is empty") != std::string::npos ||
+                      message.find("authentication") != std::string::npos ||
+                      message.find("auth token") != std::string::npos;
+  if (code == kGrpcUnauthenticated || code == kGrpcPermissionDenied || auth_problem) {
     return {ErrorCode::kPermissionDenied, what,
             "check store.etcd.username and password_file, and that the user's role may read and "
             "write the /pgpilot/ prefix"};
