@@ -421,11 +421,18 @@ Result<uint64_t> EtcdStore::WaitForChange(uint64_t since, Duration timeout) {
   if (events_ == since && !watch_connected_) {
     return Unavailable("etcd watch not connected" + (watch_error_.empty() ? "" : ": " + watch_error_));
   }
-  // A silent watch proves nothing while etcd is frozen: the last request tells.
-  if (events_ == since && client_->LastRequestUnavailable()) {
-    return Unavailable("etcd did not answer the last request");
+  if (events_ != since) return events_;
+  // A silent watch proves nothing while etcd is frozen (its connections stay open): ask etcd,
+  // at most once a second, before answering "nothing changed".
+  uint64_t token = events_;
+  auto now = std::chrono::steady_clock::now();
+  if (client_->LastRequestUnavailable() || now - last_probe_ >= std::chrono::seconds(1)) {
+    last_probe_ = now;
+    lock.unlock();
+    auto probe = client_->Post("/v3/kv/range", {{"key", B64(keys::Scope(cluster_))}, {"count_only", true}});
+    if (!probe.ok()) return probe.error();
   }
-  return events_;
+  return token;
 }
 
 void EtcdStore::WatchLoop() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -73,6 +74,7 @@ class EtcdStore final : public Store {
   uint64_t events_ = 1;            // guarded by watch_mu_; bumped on changes that matter
   bool watch_connected_ = false;   // guarded by watch_mu_
   std::string watch_error_;        // guarded by watch_mu_
+  std::chrono::steady_clock::time_point last_probe_;  // guarded by watch_mu_
   std::atomic<bool> stopping_{false};
   std::thread watcher_;
 };

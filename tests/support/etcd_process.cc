@@ -1,5 +1,7 @@
 #include "support/etcd_process.h"
 
+#include "store/base64.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -78,35 +80,6 @@ std::string ShortError(const std::string& body) {
 
 }  // namespace
 
-std::string EtcdBase64(const std::string& data) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    uint32_t n = (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8) |
-                 uint32_t(uint8_t(data[i + 2]));
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  size_t rest = data.size() - i;
-  if (rest == 1) {
-    uint32_t n = uint32_t(uint8_t(data[i])) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    uint32_t n = (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 Result<std::string> EtcdPost(const std::string& endpoint, const std::string& path,
                              const std::string& body, const std::string& token, Duration timeout) {
@@ -334,8 +307,8 @@ Status EtcdProcess::EnableAuth(const std::string& root_password, const std::stri
        {{"name", role},
         {"perm",
          {{"permType", "READWRITE"},
-          {"key", EtcdBase64(prefix)},
-          {"range_end", EtcdBase64(range_end)}}}}},
+          {"key", Base64Encode(prefix)},
+          {"range_end", Base64Encode(range_end)}}}}},
       {"/v3/auth/user/add", {{"name", user}, {"password", user_password}}},
       {"/v3/auth/user/grant", {{"user", user}, {"role", role}}},
       {"/v3/auth/enable", json::object()},

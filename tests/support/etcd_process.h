@@ -84,7 +84,5 @@ Result<std::string> EtcdPost(const std::string& endpoint, const std::string& pat
 // to return. Also a port where nothing listens, for tests of refused connections.
 int FreeLoopbackPort(int avoid = 0);
 
-// Standard base64 of `data`, as etcd's gateway wants keys and values.
-std::string EtcdBase64(const std::string& data);
 
 }  // namespace pgpilot::testing

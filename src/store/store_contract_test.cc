@@ -1,0 +1,1605 @@
+// The Store contract (store/store.h), written once and run against every backend: the embedded
+// SQLite store and etcd v3 (a real etcd started by the test, tests/support/etcd_process.h).
+// Backend-specific cases (SQLite garbage injection, fake clocks) live in each backend's own test.
+//
+// Every test works in a cluster of its own (a unique cluster name), so tests never share keys.
+
+// Set to 0 to run the contract against SQLite only (e.g. while the etcd store does not build).
+#ifndef PGPILOT_STORE_CONTRACT_ETCD
+#define PGPILOT_STORE_CONTRACT_ETCD 1
+#endif
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <latch>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "platform/clock.h"
+#include "store/keys.h"
+#include "store/base64.h"
+#include "store/sqlite_store.h"
+#include "store/store.h"
+#include "support/etcd_process.h"
+#if PGPILOT_STORE_CONTRACT_ETCD
+#include "store/etcd_store.h"
+#endif
+
+namespace pgpilot {
+namespace {
+
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+milliseconds Since(SteadyClock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start);
+}
+
+// Polls `condition` every 100 ms until it holds or `timeout` passes; returns whether it held.
+bool Eventually(const std::function<bool()>& condition, milliseconds timeout) {
+  auto deadline = SteadyClock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (SteadyClock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+}
+
+// A directory under /tmp that removes itself.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/pgpilot-contract-test.XXXXXX";
+    const char* made = mkdtemp(tmpl);
+    if (made != nullptr) path_ = made;
+  }
+  ~TempDir() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+MemberStatus Member(const std::string& name, uint64_t lsn = 0x3000148) {
+  MemberStatus m;
+  m.name = name;
+  m.role = "replica";
+  m.state = "replica";
+  m.reason = "following the leader";
+  m.api_url = "http://127.0.0.1:8008";
+  m.host = "127.0.0.1";
+  m.port = 5432;
+  m.timeline = 1;
+  m.wal_position = Lsn{lsn};
+  m.replayed = Lsn{lsn - 8};
+  m.streaming = true;
+  m.upstream = "pg-0";
+  m.term = 3;
+  m.tags.nofailover = true;
+  m.version = "0.1.0";
+  m.agent_pid = 123;
+  m.postgres_pid = 456;
+  m.updated = WallTime{1'700'000'000'123};
+  return m;
+}
+
+LeaseRequest Req(const std::string& member, uint64_t lsn = 0x100, Timeline tl = 1,
+                 Duration ttl = Duration(10000)) {
+  return LeaseRequest{member, ttl, Lsn{lsn}, tl};
+}
+
+// The member entries' ttl in the expiry tests: etcd rounds lease TTLs up to whole seconds, and its
+// minimum useful TTL is bounded by the election timeout.
+constexpr Duration kShortTtl{2000};
+// How long an entry with kShortTtl may take to disappear.
+constexpr milliseconds kExpiryDeadline{6000};
+
+// The current change token without waiting (as the HA loop gets its first one).
+uint64_t Token(Store& s) {
+  auto t = s.WaitForChange(~uint64_t{0}, Duration(0));
+  EXPECT_TRUE(t.ok()) << t.error().ToString();
+  return t.ok() ? *t : 0;
+}
+
+// A token after which nothing is pending: changes made before this call (whose notifications may
+// still be on their way, e.g. over etcd's watch) have all been consumed.
+uint64_t SettledToken(Store& s) {
+  uint64_t token = Token(s);
+  for (int i = 0; i < 20; ++i) {
+    auto next = s.WaitForChange(token, Duration(400));
+    EXPECT_TRUE(next.ok()) << next.error().ToString();
+    if (!next.ok() || *next == token) return token;
+    token = *next;
+  }
+  ADD_FAILURE() << "the change token never settled";
+  return token;
+}
+
+// Waits on `waiter` while `change` runs on another thread after 150 ms; returns the time taken.
+milliseconds WaitAcross(Store& waiter, uint64_t token, const std::function<void()>& change,
+                        uint64_t* out, Duration timeout = Duration(5000)) {
+  auto start = SteadyClock::now();
+  std::thread t([&] {
+    std::this_thread::sleep_for(milliseconds(150));
+    change();
+  });
+  auto r = waiter.WaitForChange(token, timeout);
+  auto elapsed = Since(start);
+  t.join();
+  EXPECT_TRUE(r.ok()) << r.error().ToString();
+  *out = r.ok() ? *r : token;
+  return elapsed;
+}
+
+// Closes store instances in parallel (closing one may wait for its background threads).
+void CloseAll(std::vector<std::unique_ptr<Store>>& stores) {
+  std::vector<std::thread> closers;
+  for (auto& s : stores) closers.emplace_back([&s] { s.reset(); });
+  for (auto& t : closers) t.join();
+  stores.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared etcd: started on first use, stopped when the test program ends.
+
+class SharedEtcd {
+ public:
+  // The running etcd, starting (or restarting) it if needed; nullptr with `*error` set on failure.
+  static testing::EtcdProcess* Get(std::string* error) {
+    auto& self = Instance();
+    if (!self.start_error_.empty()) {
+      *error = self.start_error_;
+      return nullptr;
+    }
+    if (self.etcd_ && self.etcd_->paused()) (void)self.etcd_->Resume();  // left paused by a failed test
+    if (self.etcd_ && !self.etcd_->Healthy(Duration(2000))) {
+      Status restarted = self.etcd_->Restart();
+      if (!restarted.ok()) self.etcd_.reset();
+    }
+    if (!self.etcd_) {
+      auto started = testing::EtcdProcess::Start();
+      if (!started.ok()) {
+        self.start_error_ = "could not start etcd: " + started.error().ToString();
+        *error = self.start_error_;
+        return nullptr;
+      }
+      self.etcd_ = std::move(started.value());
+    }
+    return self.etcd_.get();
+  }
+  static void Shutdown() { Instance().etcd_.reset(); }
+
+ private:
+  static SharedEtcd& Instance() {
+    static SharedEtcd self;
+    return self;
+  }
+  std::unique_ptr<testing::EtcdProcess> etcd_;
+  std::string start_error_;  // once starting failed, later tests fail fast with the same reason
+};
+
+class SharedEtcdEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { SharedEtcd::Shutdown(); }
+};
+[[maybe_unused]] ::testing::Environment* const kSharedEtcdEnvironment =
+    ::testing::AddGlobalTestEnvironment(new SharedEtcdEnvironment);
+
+// A cluster name no other test (or earlier run against the same etcd) uses.
+std::string UniqueCluster() {
+  static std::atomic<int> counter{0};
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? info->name() : "test";
+  std::string clean;
+  for (char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) clean += static_cast<char>(std::tolower(c));
+    if (clean.size() >= 40) break;
+  }
+  return clean + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture: one backend per parameter.
+
+// Makes the store unreachable while it lives.
+class Outage {
+ public:
+  virtual ~Outage() = default;
+};
+
+class StoreContractTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  bool IsEtcd() const { return GetParam() == "etcd"; }
+
+  void SetUp() override {
+    cluster_ = UniqueCluster();
+    if (IsEtcd()) {
+#if PGPILOT_STORE_CONTRACT_ETCD
+      std::string error;
+      etcd_ = SharedEtcd::Get(&error);
+      ASSERT_NE(etcd_, nullptr) << error;
+#else
+      GTEST_SKIP() << "the etcd backend is disabled (PGPILOT_STORE_CONTRACT_ETCD=0)";
+#endif
+    } else {
+      ASSERT_FALSE(dir_.path().empty()) << "mkdtemp failed";
+      sqlite_path_ = dir_.path() + "/store.db";
+    }
+  }
+
+  // A new store instance (its own connection) on `cluster` (default: this test's cluster).
+  std::unique_ptr<Store> Open(const std::string& cluster = "") {
+    const std::string& c = cluster.empty() ? cluster_ : cluster;
+    if (IsEtcd()) {
+#if PGPILOT_STORE_CONTRACT_ETCD
+      EtcdConfig config;
+      config.endpoints = {etcd_->endpoint()};
+      config.request_timeout = etcd_request_timeout_;
+      auto store = EtcdStore::Open(config, c, clock_);
+      EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().ToString());
+      if (!store.ok()) return nullptr;
+      return std::move(store.value());
+#else
+      return nullptr;
+#endif
+    }
+    auto store = SqliteStore::Open(sqlite_path_, c, clock_);
+    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().ToString());
+    if (!store.ok()) return nullptr;
+    return std::move(store.value());
+  }
+
+  // How soon a waiter must see another instance's change.
+  milliseconds Prompt() const { return IsEtcd() ? milliseconds(2000) : milliseconds(1500); }
+  // How soon a waiter must see a change it already missed.
+  milliseconds AtOnce() const { return IsEtcd() ? milliseconds(1000) : milliseconds(500); }
+  // Whether the store itself removes a leader record whose ttl passed (etcd's leases do; for the
+  // embedded store observers judge expiry, core/lease.h).
+  bool ExpiresLeaderItself() const { return IsEtcd(); }
+  // Whether reads still work during the outage StartOutage() makes: SQLite's WAL lets readers
+  // through a writer's lock.
+  bool ReadsSurviveOutage() const { return !IsEtcd(); }
+
+  class SqliteLock final : public Outage {
+   public:
+    explicit SqliteLock(const std::string& path) {
+      if (sqlite3_open(path.c_str(), &db_) == SQLITE_OK &&
+          sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK) {
+        locked_ = true;
+      }
+    }
+    ~SqliteLock() override {
+      if (locked_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      sqlite3_close(db_);
+    }
+    bool locked() const { return locked_; }
+
+   private:
+    sqlite3* db_ = nullptr;
+    bool locked_ = false;
+  };
+
+  class EtcdPause final : public Outage {
+   public:
+    explicit EtcdPause(testing::EtcdProcess* etcd) : etcd_(etcd) { paused_ = etcd_->Pause().ok(); }
+    ~EtcdPause() override {
+      if (paused_) (void)etcd_->Resume();
+    }
+    bool paused() const { return paused_; }
+
+   private:
+    testing::EtcdProcess* etcd_;
+    bool paused_ = false;
+  };
+
+  // The backend's outage: etcd frozen (SIGSTOP: connections hang), SQLite's file locked by
+  // another connection for longer than the store's busy timeout.
+  std::unique_ptr<Outage> StartOutage() {
+    if (IsEtcd()) {
+      auto pause = std::make_unique<EtcdPause>(etcd_);
+      EXPECT_TRUE(pause->paused());
+      return pause;
+    }
+    auto lock = std::make_unique<SqliteLock>(sqlite_path_);
+    EXPECT_TRUE(lock->locked());
+    return lock;
+  }
+
+  TempDir dir_;
+  std::string sqlite_path_;
+  testing::EtcdProcess* etcd_ = nullptr;
+  Duration etcd_request_timeout_{2000};  // EtcdConfig's default
+  std::string cluster_;
+  RealClock clock_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+
+TEST_P(StoreContractTest, FreshStoreLoadsEmpty) {
+  auto s = Open();
+  ASSERT_TRUE(s);
+  auto view = s->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  EXPECT_FALSE(view->initialize.has_value());
+  EXPECT_FALSE(view->leader.has_value());
+  EXPECT_TRUE(view->members.empty());
+  EXPECT_TRUE(view->history.empty());
+  EXPECT_FALSE(s->Describe().empty());
+}
+
+TEST_P(StoreContractTest, ClosingAnInstanceIsQuick) {
+  // Agents open one instance and close it on shutdown; tools (ctl) open and close many.
+  for (bool used : {false, true}) {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    if (used) {
+      ASSERT_TRUE(s->PutMember(Member("pg-0"), Duration(60000)).ok());
+      (void)SettledToken(*s);
+    }
+    auto start = SteadyClock::now();
+    s.reset();
+    auto took = Since(start);
+    EXPECT_LT(took, milliseconds(1500)) << (used ? "a used" : "a fresh") << " instance took "
+                                       << took.count() << " ms to close";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// initialize
+
+TEST_P(StoreContractTest, InitializeRaceHasExactlyOneWinnerAcrossInstances) {
+  constexpr int kRounds = 3;
+  constexpr int kThreads = 12;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string cluster = cluster_ + "-race-" + std::to_string(round);
+    // Every contender has its own store instance (its own connection).
+    std::vector<std::unique_ptr<Store>> stores;
+    for (int i = 0; i < kThreads; ++i) {
+      stores.push_back(Open(cluster));
+      ASSERT_TRUE(stores.back());
+    }
+    std::latch start(kThreads);
+    std::vector<int> outcome(kThreads, -1);  // 1 won, 0 lost, 2 error
+    std::vector<std::string> errors(kThreads);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        start.arrive_and_wait();
+        auto r = stores[i]->ClaimInitialize("m" + std::to_string(i), "");
+        if (!r.ok()) {
+          outcome[i] = 2;
+          errors[i] = r.error().ToString();
+        } else {
+          outcome[i] = *r ? 1 : 0;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    int winners = 0, winner = -1;
+    for (int i = 0; i < kThreads; ++i) {
+      EXPECT_NE(outcome[i], 2) << "contender " << i << ": " << errors[i];
+      if (outcome[i] == 1) {
+        ++winners;
+        winner = i;
+      }
+    }
+    ASSERT_EQ(winners, 1) << "round " << round;
+    auto view = Open(cluster)->Load();
+    ASSERT_TRUE(view.ok()) << view.error().ToString();
+    ASSERT_TRUE(view->initialize.has_value());
+    EXPECT_EQ(view->initialize->claimed_by, "m" + std::to_string(winner));
+    EXPECT_FALSE(view->initialize->complete());
+    CloseAll(stores);
+  }
+}
+
+TEST_P(StoreContractTest, SecondClaimLosesAndKeepsTheFirst) {
+  auto a = Open();
+  auto b = Open();
+  auto first = a->ClaimInitialize("pg-0", "");
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  EXPECT_TRUE(*first);
+  auto second = b->ClaimInitialize("pg-1", "");
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(*second);
+  auto again = a->ClaimInitialize("pg-0", "");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again) << "a claim is created once, even for the same member";
+  auto view = b->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->initialize.has_value());
+  EXPECT_EQ(view->initialize->claimed_by, "pg-0");
+}
+
+TEST_P(StoreContractTest, CompleteInitializeOnlyByTheClaimerAndOnlyOnce) {
+  auto s = Open();
+  auto none = s->CompleteInitialize("pg-0", "7000000000000000001");
+  ASSERT_TRUE(none.ok()) << none.error().ToString();
+  EXPECT_FALSE(*none) << "nothing to complete without a claim";
+  EXPECT_FALSE(s->Load()->initialize.has_value()) << "completing never creates the claim";
+
+  ASSERT_TRUE(*s->ClaimInitialize("pg-0", ""));
+  auto other = s->CompleteInitialize("pg-1", "7000000000000000001");
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(*other);
+  auto view = s->Load();
+  ASSERT_TRUE(view.ok());
+  EXPECT_FALSE(view->initialize->complete());
+
+  auto mine = s->CompleteInitialize("pg-0", "7000000000000000001");
+  ASSERT_TRUE(mine.ok());
+  EXPECT_TRUE(*mine);
+  view = Open()->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->initialize.has_value());
+  EXPECT_EQ(view->initialize->claimed_by, "pg-0");
+  EXPECT_EQ(view->initialize->system_id, "7000000000000000001");
+  EXPECT_TRUE(view->initialize->complete());
+
+  auto twice = s->CompleteInitialize("pg-0", "7999999999999999999");
+  ASSERT_TRUE(twice.ok());
+  EXPECT_FALSE(*twice) << "a completed initialize is never overwritten";
+  view = s->Load();
+  EXPECT_EQ(view->initialize->system_id, "7000000000000000001");
+}
+
+TEST_P(StoreContractTest, AbandonInitializeOnlyOurIncompleteClaim) {
+  auto s = Open();
+  auto nothing = s->AbandonInitialize("pg-0");
+  ASSERT_TRUE(nothing.ok()) << nothing.error().ToString();
+  EXPECT_FALSE(*nothing);
+
+  ASSERT_TRUE(*s->ClaimInitialize("pg-0", ""));
+  auto other = s->AbandonInitialize("pg-1");
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(*other);
+  EXPECT_TRUE(s->Load()->initialize.has_value());
+
+  auto mine = s->AbandonInitialize("pg-0");
+  ASSERT_TRUE(mine.ok());
+  EXPECT_TRUE(*mine);
+  EXPECT_FALSE(s->Load()->initialize.has_value());
+
+  // The race is open again.
+  auto b = Open();
+  auto reclaim = b->ClaimInitialize("pg-1", "");
+  ASSERT_TRUE(reclaim.ok());
+  EXPECT_TRUE(*reclaim);
+  ASSERT_TRUE(*b->CompleteInitialize("pg-1", "42"));
+  auto late = b->AbandonInitialize("pg-1");
+  ASSERT_TRUE(late.ok());
+  EXPECT_FALSE(*late) << "a completed initialize is never abandoned";
+  EXPECT_EQ(s->Load()->initialize->system_id, "42");
+}
+
+// ---------------------------------------------------------------------------------------------
+// leader lease
+
+TEST_P(StoreContractTest, AcquireWhenAbsentSucceedsOnceThenTheStoreSaysNo) {
+  auto a = Open();
+  auto b = Open();
+  auto first = a->AcquireLeader(Req("pg-0", 0x500, 1), std::nullopt);
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  EXPECT_TRUE(first->granted);
+  ASSERT_TRUE(first->record.has_value());
+  EXPECT_EQ(first->record->holder, "pg-0");
+  EXPECT_EQ(first->record->term, 1u);
+  EXPECT_EQ(first->record->ttl, Duration(10000));
+  EXPECT_EQ(first->record->lsn, Lsn{0x500});
+  EXPECT_EQ(first->record->timeline, 1u);
+  EXPECT_FALSE(first->record->released);
+  EXPECT_NE(first->record->revision, 0u);
+
+  auto second = b->AcquireLeader(Req("pg-1"), std::nullopt);
+  ASSERT_TRUE(second.ok()) << "a refused compare is an ordinary outcome, not an error: "
+                           << second.error().ToString();
+  EXPECT_FALSE(second->granted);
+  ASSERT_TRUE(second->record.has_value());
+  EXPECT_EQ(second->record->holder, "pg-0");
+  EXPECT_EQ(second->record->term, 1u);
+  EXPECT_EQ(second->record->revision, first->record->revision);
+
+  auto view = b->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->leader.has_value());
+  EXPECT_EQ(*view->leader, *first->record);
+}
+
+TEST_P(StoreContractTest, ExpectingARevisionWhenTheLeaseIsAbsentIsRefused) {
+  auto s = Open();
+  auto r = s->AcquireLeader(Req("pg-0"), 1);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_FALSE(r->granted);
+  EXPECT_FALSE(r->record.has_value());
+  EXPECT_FALSE(s->Load()->leader.has_value());
+}
+
+TEST_P(StoreContractTest, CompareAndSwapOnRevisionRefusesAStaleExpectation) {
+  auto a = Open();
+  auto b = Open();
+  auto acquired = a->AcquireLeader(Req("pg-0"), std::nullopt);
+  ASSERT_TRUE(acquired.ok() && acquired->granted);
+  uint64_t rev1 = acquired->record->revision;
+
+  auto renewed = a->RenewLeader(Req("pg-0", 0x600), 1);
+  ASSERT_TRUE(renewed.ok() && renewed->granted);
+  uint64_t rev2 = renewed->record->revision;
+  ASSERT_NE(rev1, rev2) << "a renewal always changes the revision";
+
+  // b saw the lease at rev1 and believes it expired: its view is stale.
+  auto stale = b->AcquireLeader(Req("pg-1"), rev1);
+  ASSERT_TRUE(stale.ok()) << stale.error().ToString();
+  EXPECT_FALSE(stale->granted);
+  ASSERT_TRUE(stale->record.has_value());
+  EXPECT_EQ(stale->record->holder, "pg-0");
+  EXPECT_EQ(stale->record->revision, rev2);
+
+  auto fresh = b->AcquireLeader(Req("pg-1", 0x700, 1), rev2);
+  ASSERT_TRUE(fresh.ok()) << fresh.error().ToString();
+  EXPECT_TRUE(fresh->granted);
+  EXPECT_EQ(fresh->record->holder, "pg-1");
+  EXPECT_EQ(fresh->record->term, 2u) << "every acquisition increments the term";
+  EXPECT_NE(fresh->record->revision, rev2);
+
+  // The same expectation cannot win twice.
+  auto replay = a->AcquireLeader(Req("pg-0"), rev2);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_FALSE(replay->granted);
+  EXPECT_EQ(replay->record->holder, "pg-1");
+
+  // The old holder's renewal under its old term is refused.
+  auto old = a->RenewLeader(Req("pg-0"), 1);
+  ASSERT_TRUE(old.ok());
+  EXPECT_FALSE(old->granted);
+  EXPECT_EQ(old->record->holder, "pg-1");
+  EXPECT_EQ(old->record->term, 2u);
+}
+
+TEST_P(StoreContractTest, ConcurrentAcquireOnOneRevisionHasOneWinner) {
+  auto setup = Open();
+  auto first = setup->AcquireLeader(Req("pg-0"), std::nullopt);
+  ASSERT_TRUE(first.ok() && first->granted);
+  const uint64_t seen = first->record->revision;
+  constexpr int kThreads = 8;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kThreads; ++i) stores.push_back(Open());
+  std::latch start(kThreads);
+  std::atomic<int> granted{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto r = stores[i]->AcquireLeader(Req("pg-" + std::to_string(i + 1)), seen);
+      if (!r.ok()) ++errors;
+      else if (r->granted) ++granted;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(granted.load(), 1);
+  auto view = setup->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->leader.has_value());
+  EXPECT_EQ(view->leader->term, 2u);
+  EXPECT_NE(view->leader->holder, "pg-0");
+  CloseAll(stores);
+}
+
+TEST_P(StoreContractTest, ConcurrentAcquireOfAnAbsentLeaseHasOneWinner) {
+  constexpr int kThreads = 8;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kThreads; ++i) stores.push_back(Open());
+  std::latch start(kThreads);
+  std::atomic<int> granted{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto r = stores[i]->AcquireLeader(Req("pg-" + std::to_string(i)), std::nullopt);
+      if (!r.ok()) ++errors;
+      else if (r->granted) ++granted;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(granted.load(), 1);
+  auto view = Open()->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->leader.has_value());
+  EXPECT_EQ(view->leader->term, 1u);
+  CloseAll(stores);
+}
+
+TEST_P(StoreContractTest, RenewByHolderWithTheRightTermOnly) {
+  auto s = Open();
+  auto acquired = s->AcquireLeader(Req("pg-0", 0x100, 1), std::nullopt);
+  ASSERT_TRUE(acquired.ok() && acquired->granted);
+
+  auto ok = s->RenewLeader(LeaseRequest{"pg-0", Duration(4000), Lsn{0x900}, 2}, 1);
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+  EXPECT_TRUE(ok->granted);
+  ASSERT_TRUE(ok->record.has_value());
+  EXPECT_EQ(ok->record->holder, "pg-0");
+  EXPECT_EQ(ok->record->term, 1u) << "a renewal keeps the term";
+  EXPECT_EQ(ok->record->ttl, Duration(4000));
+  EXPECT_EQ(ok->record->lsn, Lsn{0x900});
+  EXPECT_EQ(ok->record->timeline, 2u);
+  EXPECT_NE(ok->record->revision, acquired->record->revision) << "a renewal changes the revision";
+  auto view = Open()->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->leader.has_value());
+  EXPECT_EQ(*view->leader, *ok->record);
+
+  // Every renewal changes the revision again.
+  auto again = s->RenewLeader(LeaseRequest{"pg-0", Duration(4000), Lsn{0x900}, 2}, 1);
+  ASSERT_TRUE(again.ok() && again->granted);
+  EXPECT_NE(again->record->revision, ok->record->revision) << "even with nothing else changed";
+  ok = again;
+
+  auto stranger = s->RenewLeader(Req("pg-1"), 1);
+  ASSERT_TRUE(stranger.ok()) << stranger.error().ToString();
+  EXPECT_FALSE(stranger->granted);
+  ASSERT_TRUE(stranger->record.has_value());
+  EXPECT_EQ(stranger->record->holder, "pg-0");
+  EXPECT_EQ(stranger->record->revision, ok->record->revision) << "a refusal writes nothing";
+
+  for (uint64_t wrong : {uint64_t{0}, uint64_t{2}}) {
+    auto r = s->RenewLeader(Req("pg-0"), wrong);
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->granted) << "term " << wrong;
+  }
+  EXPECT_EQ(s->Load()->leader->revision, ok->record->revision);
+}
+
+TEST_P(StoreContractTest, RenewWithoutALeaseIsRefused) {
+  auto s = Open();
+  auto r = s->RenewLeader(Req("pg-0"), 1);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_FALSE(r->granted);
+  EXPECT_FALSE(r->record.has_value());
+  EXPECT_FALSE(s->Load()->leader.has_value()) << "a renewal never creates the lease";
+}
+
+TEST_P(StoreContractTest, ReleaseRecordsReleasedAndTheFinalPosition) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a->AcquireLeader(Req("pg-0", 0x100, 3), std::nullopt)->granted);
+
+  auto stranger = b->ReleaseLeader(Req("pg-1"), 1);
+  ASSERT_TRUE(stranger.ok()) << stranger.error().ToString();
+  EXPECT_FALSE(*stranger);
+  auto wrong_term = a->ReleaseLeader(Req("pg-0"), 7);
+  ASSERT_TRUE(wrong_term.ok());
+  EXPECT_FALSE(*wrong_term);
+  EXPECT_FALSE(b->Load()->leader->released);
+
+  auto released = a->ReleaseLeader(Req("pg-0", 0x16B374D848, 3), 1);
+  ASSERT_TRUE(released.ok()) << released.error().ToString();
+  EXPECT_TRUE(*released);
+  auto view = b->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->leader.has_value());
+  EXPECT_TRUE(view->leader->released);
+  EXPECT_EQ(view->leader->holder, "pg-0");
+  EXPECT_EQ(view->leader->term, 1u);
+  EXPECT_EQ(view->leader->lsn, Lsn{0x16B374D848});
+  EXPECT_EQ(view->leader->timeline, 3u);
+
+  auto twice = a->ReleaseLeader(Req("pg-0"), 1);
+  ASSERT_TRUE(twice.ok());
+  EXPECT_FALSE(*twice);
+  auto renew = a->RenewLeader(Req("pg-0"), 1);
+  ASSERT_TRUE(renew.ok());
+  EXPECT_FALSE(renew->granted) << "a released lease is not renewed";
+  ASSERT_TRUE(renew->record.has_value());
+  EXPECT_TRUE(renew->record->released);
+
+  // Another member takes it over from the released record, with the next term.
+  auto take = b->AcquireLeader(Req("pg-1"), view->leader->revision);
+  ASSERT_TRUE(take.ok()) << take.error().ToString();
+  EXPECT_TRUE(take->granted);
+  ASSERT_TRUE(take->record.has_value());
+  EXPECT_EQ(take->record->holder, "pg-1");
+  EXPECT_EQ(take->record->term, 2u);
+  EXPECT_FALSE(take->record->released);
+}
+
+TEST_P(StoreContractTest, TermIncreasesByOneOnEveryAcquisition) {
+  auto a = Open();
+  auto b = Open();
+  auto c = Open();
+  // Absent: term 1.
+  auto r1 = a->AcquireLeader(Req("pg-0"), std::nullopt);
+  ASSERT_TRUE(r1.ok() && r1->granted);
+  EXPECT_EQ(r1->record->term, 1u);
+  // Released, then taken over from the released record: term 2.
+  ASSERT_TRUE(*a->ReleaseLeader(Req("pg-0"), 1));
+  auto seen = b->Load();
+  ASSERT_TRUE(seen.ok() && seen->leader.has_value());
+  auto r2 = b->AcquireLeader(Req("pg-1"), seen->leader->revision);
+  ASSERT_TRUE(r2.ok() && r2->granted);
+  EXPECT_EQ(r2->record->term, 2u);
+  // Renewals keep it.
+  auto renewed = b->RenewLeader(Req("pg-1", 0x200), 2);
+  ASSERT_TRUE(renewed.ok() && renewed->granted);
+  EXPECT_EQ(renewed->record->term, 2u);
+  // Taken over from a live record (as after an expiry judged by observers): term 3.
+  auto r3 = c->AcquireLeader(Req("pg-2"), renewed->record->revision);
+  ASSERT_TRUE(r3.ok() && r3->granted);
+  EXPECT_EQ(r3->record->term, 3u);
+  // The same holder again, from its own record: term 4.
+  auto r4 = c->AcquireLeader(Req("pg-2"), r3->record->revision);
+  ASSERT_TRUE(r4.ok() && r4->granted);
+  EXPECT_EQ(r4->record->term, 4u);
+  // A refused attempt does not move it.
+  auto refused = a->AcquireLeader(Req("pg-0"), r3->record->revision);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(refused->granted);
+  auto view = Open()->Load();
+  ASSERT_TRUE(view.ok() && view->leader.has_value());
+  EXPECT_EQ(view->leader->term, 4u);
+  EXPECT_EQ(view->leader->holder, "pg-2");
+}
+
+TEST_P(StoreContractTest, AcquisitionAfterTheLeaseRanOutContinuesTheTerm) {
+  auto a = Open();
+  auto b = Open();
+  auto first = a->AcquireLeader(Req("pg-0", 0x100, 1, kShortTtl), std::nullopt);
+  ASSERT_TRUE(first.ok() && first->granted) << (first.ok() ? "" : first.error().ToString());
+  EXPECT_EQ(first->record->ttl, kShortTtl);
+
+  std::optional<LeaderRecord> leader;
+  if (ExpiresLeaderItself()) {
+    // The store removes the record once its ttl (rounded up to a second) passed.
+    bool gone = Eventually([&] {
+      auto v = b->Load();
+      return v.ok() && !v->leader.has_value();
+    }, kExpiryDeadline);
+    ASSERT_TRUE(gone) << "the leader record outlived its ttl by far";
+  } else {
+    // Observers judge expiry: the record stays, unchanged.
+    std::this_thread::sleep_for(milliseconds(2500));
+    auto v = b->Load();
+    ASSERT_TRUE(v.ok() && v->leader.has_value());
+    EXPECT_EQ(*v->leader, *first->record);
+    leader = v->leader;
+  }
+  // The holder cannot renew what ran out (where the store judged it).
+  if (ExpiresLeaderItself()) {
+    auto renew = a->RenewLeader(Req("pg-0"), 1);
+    ASSERT_TRUE(renew.ok()) << renew.error().ToString();
+    EXPECT_FALSE(renew->granted) << "a lease the store expired is not renewed";
+  }
+  std::optional<uint64_t> expected;
+  if (leader) expected = leader->revision;
+  auto next = b->AcquireLeader(Req("pg-1"), expected);
+  ASSERT_TRUE(next.ok()) << next.error().ToString();
+  EXPECT_TRUE(next->granted);
+  ASSERT_TRUE(next->record.has_value());
+  EXPECT_EQ(next->record->holder, "pg-1");
+  EXPECT_EQ(next->record->term, 2u) << "the term survives the record's expiry";
+}
+
+// ---------------------------------------------------------------------------------------------
+// members
+
+TEST_P(StoreContractTest, PutMemberRoundTripsAndListsByName) {
+  auto s = Open();
+  ASSERT_TRUE(s->PutMember(Member("pg-2"), Duration(60000)).ok());
+  ASSERT_TRUE(s->PutMember(Member("pg-0"), Duration(60000)).ok());
+  Status put = s->PutMember(Member("pg-1"), Duration(60000));
+  ASSERT_TRUE(put.ok()) << put.ToString();
+  auto view = Open()->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  ASSERT_EQ(view->members.size(), 3u);
+  EXPECT_EQ(view->members[0], Member("pg-0"));
+  EXPECT_EQ(view->members[1].name, "pg-1");
+  EXPECT_EQ(view->members[2].name, "pg-2");
+
+  // A newer status replaces the old one.
+  MemberStatus updated = Member("pg-1", 0x9000000);
+  updated.role = "primary";
+  updated.state = "primary";
+  ASSERT_TRUE(s->PutMember(updated, Duration(60000)).ok());
+  view = s->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(view->members.size(), 3u);
+  EXPECT_EQ(view->members[1], updated);
+}
+
+TEST_P(StoreContractTest, MembersPublishedByDifferentInstancesAreAllListed) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a->PutMember(Member("pg-0"), Duration(60000)).ok());
+  ASSERT_TRUE(b->PutMember(Member("pg-1"), Duration(60000)).ok());
+  auto view = Open()->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(view->members.size(), 2u);
+  EXPECT_EQ(view->members[0].name, "pg-0");
+  EXPECT_EQ(view->members[1].name, "pg-1");
+  ASSERT_NE(view->FindMember("pg-1"), nullptr);
+  EXPECT_EQ(*view->FindMember("pg-1"), Member("pg-1"));
+}
+
+TEST_P(StoreContractTest, DeleteMemberRemovesOnlyThatMember) {
+  auto s = Open();
+  ASSERT_TRUE(s->PutMember(Member("pg-0"), Duration(60000)).ok());
+  ASSERT_TRUE(s->PutMember(Member("pg-1"), Duration(60000)).ok());
+  Status deleted = s->DeleteMember("pg-0");
+  ASSERT_TRUE(deleted.ok()) << deleted.ToString();
+  auto view = s->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(view->members.size(), 1u);
+  EXPECT_EQ(view->members[0].name, "pg-1");
+  EXPECT_EQ(view->FindMember("pg-0"), nullptr);
+  EXPECT_TRUE(s->DeleteMember("pg-9").ok()) << "deleting an absent member is not an error";
+  // Deleted by another instance than the one that published it.
+  ASSERT_TRUE(Open()->DeleteMember("pg-1").ok());
+  view = s->Load();
+  ASSERT_TRUE(view.ok());
+  EXPECT_TRUE(view->members.empty());
+}
+
+TEST_P(StoreContractTest, MemberEntryNotRefreshedDisappearsAfterItsTtl) {
+  auto s = Open();
+  ASSERT_TRUE(s->PutMember(Member("pg-0"), kShortTtl).ok());
+  ASSERT_TRUE(s->PutMember(Member("pg-1"), Duration(60000)).ok());
+  auto start = SteadyClock::now();
+  auto view = s->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(view->members.size(), 2u);
+
+  std::this_thread::sleep_for(milliseconds(1000));
+  view = Open()->Load();
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->members.size(), 2u) << "not expired before its ttl";
+
+  auto reader = Open();
+  bool gone = Eventually([&] {
+    auto v = reader->Load();
+    return v.ok() && v->FindMember("pg-0") == nullptr;
+  }, kExpiryDeadline);
+  auto took = Since(start);
+  ASSERT_TRUE(gone) << "pg-0 still listed " << took.count() << " ms after a ttl of 2 s";
+  EXPECT_GE(took, milliseconds(1900)) << "gone before its ttl";
+  view = reader->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(view->members.size(), 1u);
+  EXPECT_EQ(view->members[0].name, "pg-1") << "the other member's entry lives on";
+
+  // Published again, it is back.
+  ASSERT_TRUE(s->PutMember(Member("pg-0"), kShortTtl).ok());
+  view = reader->Load();
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->members.size(), 2u);
+}
+
+TEST_P(StoreContractTest, RefreshingAMemberKeepsItAlive) {
+  auto s = Open();
+  auto reader = Open();
+  auto start = SteadyClock::now();
+  while (Since(start) < milliseconds(4500)) {
+    Status put = s->PutMember(Member("pg-0"), kShortTtl);
+    ASSERT_TRUE(put.ok()) << put.ToString();
+    std::this_thread::sleep_for(milliseconds(700));
+    auto view = reader->Load();
+    ASSERT_TRUE(view.ok());
+    ASSERT_EQ(view->members.size(), 1u) << "refreshed every 0.7 s, gone after " << Since(start).count()
+                                       << " ms";
+  }
+  // No more refreshes: it expires.
+  EXPECT_TRUE(Eventually([&] {
+    auto v = reader->Load();
+    return v.ok() && v->members.empty();
+  }, kExpiryDeadline));
+}
+
+TEST_P(StoreContractTest, AMemberWithALongerTtlOutlivesOneWithAShorterTtl) {
+  auto s = Open();
+  ASSERT_TRUE(s->PutMember(Member("pg-0"), kShortTtl).ok());
+  // The same instance publishes another entry with another ttl (etcd: another lease).
+  ASSERT_TRUE(s->PutMember(Member("pg-0"), Duration(60000)).ok());
+  std::this_thread::sleep_for(milliseconds(3500));
+  auto view = Open()->Load();
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->members.size(), 1u) << "the entry was published again with a ttl of 60 s";
+}
+
+// ---------------------------------------------------------------------------------------------
+// history
+
+TEST_P(StoreContractTest, AppendHistoryRoundTripsInOrderAndIgnoresARecordedTimeline) {
+  auto s = Open();
+  HistoryEntry h2{2, Lsn{0x3000148}, "pg-0", "pg-1", 2, WallTime{1700000000000}, "failover"};
+  HistoryEntry h3{3, Lsn{0x16B374D848}, "pg-1", "pg-0", 5, WallTime{1700000100000}, "switchover"};
+  Status a = s->AppendHistory(h2);
+  ASSERT_TRUE(a.ok()) << a.ToString();
+  ASSERT_TRUE(Open()->AppendHistory(h3).ok()) << "appended by another instance";
+  HistoryEntry dup = h2;
+  dup.new_leader = "pg-2";
+  dup.reason = "a second promotion to the same timeline";
+  Status d = s->AppendHistory(dup);
+  ASSERT_TRUE(d.ok()) << "a duplicate timeline is ignored, not an error: " << d.ToString();
+
+  auto view = Open()->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  ASSERT_EQ(view->history.size(), 2u);
+  EXPECT_EQ(view->history[0], h2);
+  EXPECT_EQ(view->history[1], h3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// scope
+
+TEST_P(StoreContractTest, ClustersDoNotSeeEachOther) {
+  auto a = Open(cluster_ + "-alpha");
+  auto b = Open(cluster_ + "-alph");  // a prefix of the other name
+  auto c = Open(cluster_ + "-alpha-2");
+  ASSERT_TRUE(*a->ClaimInitialize("pg-0", ""));
+  ASSERT_TRUE(a->AcquireLeader(Req("pg-0"), std::nullopt)->granted);
+  ASSERT_TRUE(a->PutMember(Member("pg-0"), Duration(60000)).ok());
+  ASSERT_TRUE(a->AppendHistory(HistoryEntry{2, Lsn{1}, "a", "b", 1, WallTime{1}, "r"}).ok());
+  for (Store* other : {b.get(), c.get()}) {
+    auto view = other->Load();
+    ASSERT_TRUE(view.ok());
+    EXPECT_FALSE(view->initialize.has_value());
+    EXPECT_FALSE(view->leader.has_value());
+    EXPECT_TRUE(view->members.empty());
+    EXPECT_TRUE(view->history.empty());
+    auto claim = other->ClaimInitialize("pg-0", "");
+    ASSERT_TRUE(claim.ok());
+    EXPECT_TRUE(*claim);
+    auto lease = other->AcquireLeader(Req("pg-0"), std::nullopt);
+    ASSERT_TRUE(lease.ok());
+    EXPECT_TRUE(lease->granted);
+    EXPECT_EQ(lease->record->term, 1u);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WaitForChange
+
+TEST_P(StoreContractTest, WaitForChangeTimesOutWithoutAChange) {
+  auto s = Open();
+  uint64_t token = SettledToken(*s);
+  auto start = SteadyClock::now();
+  auto r = s->WaitForChange(token, Duration(300));
+  auto elapsed = Since(start);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(*r, token);
+  EXPECT_GE(elapsed, milliseconds(290));
+  EXPECT_LT(elapsed, milliseconds(1500));
+}
+
+TEST_P(StoreContractTest, WaitForChangeReturnsAtOnceForAnOldToken) {
+  auto s = Open();
+  uint64_t token = SettledToken(*s);
+  ASSERT_TRUE(*s->ClaimInitialize("pg-0", ""));
+  // Give an asynchronous notification (etcd's watch) the time it needs to arrive.
+  std::this_thread::sleep_for(milliseconds(IsEtcd() ? 300 : 0));
+  auto start = SteadyClock::now();
+  auto r = s->WaitForChange(token, Duration(5000));
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_NE(*r, token);
+  EXPECT_LT(Since(start), AtOnce());
+}
+
+TEST_P(StoreContractTest, WaitForChangeWakesPromptlyOnLeaderChangesFromAnotherInstance) {
+  auto waiter = Open();
+  auto other = Open();
+  uint64_t token = SettledToken(*waiter), next = 0;
+
+  auto elapsed = WaitAcross(*waiter, token, [&] {
+    EXPECT_TRUE(other->AcquireLeader(Req("pg-1"), std::nullopt)->granted);
+  }, &next);
+  EXPECT_NE(next, token) << "acquisition wakes the waiter";
+  EXPECT_GE(elapsed, milliseconds(140));
+  EXPECT_LT(elapsed, Prompt());
+  token = SettledToken(*waiter);
+
+  elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(*other->ReleaseLeader(Req("pg-1"), 1)); }, &next);
+  EXPECT_NE(next, token) << "release wakes the waiter";
+  EXPECT_LT(elapsed, Prompt());
+  token = SettledToken(*waiter);
+
+  auto released = other->Load();
+  ASSERT_TRUE(released.ok() && released->leader.has_value());
+  elapsed = WaitAcross(*waiter, token, [&] {
+    EXPECT_TRUE(other->AcquireLeader(Req("pg-2"), released->leader->revision)->granted);
+  }, &next);
+  EXPECT_NE(next, token) << "a takeover by another holder wakes the waiter";
+  EXPECT_LT(elapsed, Prompt());
+}
+
+TEST_P(StoreContractTest, WaitForChangeWakesOnInitializeChanges) {
+  auto waiter = Open();
+  auto other = Open();
+  uint64_t token = SettledToken(*waiter), next = 0;
+
+  auto elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(*other->ClaimInitialize("pg-1", "")); }, &next);
+  EXPECT_NE(next, token) << "a claim wakes the waiter";
+  EXPECT_LT(elapsed, Prompt());
+  token = SettledToken(*waiter);
+
+  elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(*other->AbandonInitialize("pg-1")); }, &next);
+  EXPECT_NE(next, token) << "an abandoned claim wakes the waiter";
+  EXPECT_LT(elapsed, Prompt());
+}
+
+TEST_P(StoreContractTest, WaitForChangeWakesOnMembersJoiningOrLeaving) {
+  auto waiter = Open();
+  auto other = Open();
+  uint64_t token = SettledToken(*waiter), next = 0;
+
+  auto elapsed = WaitAcross(*waiter, token, [&] {
+    EXPECT_TRUE(other->PutMember(Member("pg-2"), Duration(60000)).ok());
+  }, &next);
+  EXPECT_NE(next, token) << "a member joining wakes the waiter";
+  EXPECT_LT(elapsed, Prompt());
+  token = SettledToken(*waiter);
+
+  elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(other->DeleteMember("pg-2").ok()); }, &next);
+  EXPECT_NE(next, token) << "a member leaving wakes the waiter";
+  EXPECT_LT(elapsed, Prompt());
+}
+
+TEST_P(StoreContractTest, RenewalsAndMemberRefreshesDoNotWakeTheWaiter) {
+  auto waiter = Open();
+  auto other = Open();
+  ASSERT_TRUE(other->AcquireLeader(Req("pg-1"), std::nullopt)->granted);
+  ASSERT_TRUE(other->PutMember(Member("pg-1"), Duration(60000)).ok());
+  uint64_t token = SettledToken(*waiter);
+
+  // Before the wait: a renewal, a refresh and a history entry.
+  ASSERT_TRUE(other->RenewLeader(Req("pg-1", 0x200), 1)->granted);
+  ASSERT_TRUE(other->PutMember(Member("pg-1", 0x5000000), Duration(60000)).ok());
+  ASSERT_TRUE(other->AppendHistory(HistoryEntry{2, Lsn{1}, "a", "b", 1, WallTime{1}, "r"}).ok());
+  auto r = waiter->WaitForChange(token, Duration(500));
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(*r, token) << "woken by a renewal, a member refresh or a history entry";
+
+  // During the wait: the leader renews and refreshes its entry every 200 ms, as the HA loop does.
+  std::atomic<bool> stop{false};
+  std::atomic<int> renewals{0};
+  std::thread busy([&] {
+    uint64_t lsn = 0x300;
+    while (!stop) {
+      auto renewed = other->RenewLeader(Req("pg-1", lsn += 0x100), 1);
+      EXPECT_TRUE(renewed.ok() && renewed->granted);
+      EXPECT_TRUE(other->PutMember(Member("pg-1", lsn), Duration(60000)).ok());
+      ++renewals;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+  });
+  auto start = SteadyClock::now();
+  r = waiter->WaitForChange(token, Duration(1500));
+  auto elapsed = Since(start);
+  stop = true;
+  busy.join();
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(*r, token) << "woken while the leader was only being renewed (" << renewals.load()
+                       << " renewals)";
+  EXPECT_GE(elapsed, milliseconds(1490));
+  EXPECT_GE(renewals.load(), 3);
+}
+
+TEST_P(StoreContractTest, AMemberRejoiningAfterExpiryCountsAsJoining) {
+  auto s = Open();
+  auto waiter = Open();
+  ASSERT_TRUE(s->PutMember(Member("pg-0"), kShortTtl).ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto v = waiter->Load();
+    return v.ok() && v->members.empty();
+  }, kExpiryDeadline));
+  uint64_t token = SettledToken(*waiter), next = 0;
+  auto elapsed = WaitAcross(*waiter, token, [&] {
+    EXPECT_TRUE(s->PutMember(Member("pg-0"), kShortTtl).ok());
+  }, &next);
+  EXPECT_NE(next, token) << "a member back after its entry expired is a member joining";
+  EXPECT_LT(elapsed, Prompt());
+}
+
+// ---------------------------------------------------------------------------------------------
+// An unreachable store: every call is an error (kUnavailable) within a few seconds, never a hang,
+// never a refusal that could be mistaken for the store's answer; afterwards the store works again.
+
+TEST_P(StoreContractTest, UnreachableStoreIsAnErrorNotARefusalAndRecovers) {
+  // One request may take a second; a call may make a few (etcd: EtcdConfig::request_timeout).
+  etcd_request_timeout_ = Duration(1000);
+  constexpr milliseconds kBound{3500};  // per call: request timeouts, not hangs
+  // Lease and entry outlive the outage: the test checks that failed calls changed nothing.
+  constexpr Duration kLongTtl{300000};
+  auto before = Open();  // connected before the outage
+  auto holder = Open();
+  ASSERT_TRUE(holder->AcquireLeader(Req("pg-0", 0x100, 1, kLongTtl), std::nullopt)->granted);
+  ASSERT_TRUE(holder->PutMember(Member("pg-0"), kLongTtl).ok());
+  ASSERT_TRUE(*holder->ClaimInitialize("pg-0", ""));
+  auto loaded = before->Load();
+  ASSERT_TRUE(loaded.ok());
+  // Change tokens belong to an instance.
+  std::map<Store*, uint64_t> tokens = {{before.get(), SettledToken(*before)},
+                                       {holder.get(), SettledToken(*holder)}};
+  const uint64_t revision = loaded->leader->revision;
+
+  auto outage = StartOutage();
+  // The first call after the store went away is a wait, as in the HA loop between ticks: it must
+  // not report "nothing changed" for a store it could not ask.
+  {
+    const uint64_t token = tokens[before.get()];
+    auto start = SteadyClock::now();
+    auto r = before->WaitForChange(token, Duration(1500));
+    auto took = Since(start);
+    EXPECT_LT(took, milliseconds(1500) + kBound) << "WaitForChange hung for " << took.count() << " ms";
+    if (r.ok()) {
+      EXPECT_EQ(*r, token) << "WaitForChange reported a change during the outage";
+      EXPECT_TRUE(ReadsSurviveOutage())
+          << "WaitForChange, the first call after the store became unreachable, answered "
+             "\"no change\" (same token, after " << took.count() << " ms) instead of kUnavailable";
+    } else {
+      EXPECT_EQ(r.error().code, ErrorCode::kUnavailable) << r.error().ToString();
+    }
+  }
+  auto during = Open();  // opened while the store cannot be reached
+  ASSERT_TRUE(during) << "opening must not need the store";
+  // Never had a token: asks for the current one, which an instance may know without the store.
+  {
+    auto current = during->WaitForChange(~uint64_t{0}, Duration(0));
+    if (!current.ok()) {
+      EXPECT_EQ(current.error().code, ErrorCode::kUnavailable) << current.error().ToString();
+    }
+    tokens[during.get()] = current.ok() ? *current : 0;
+  }
+
+  for (Store* s : {before.get(), holder.get(), during.get()}) {
+    SCOPED_TRACE(s == before.get() ? "instance opened before" : s == holder.get() ? "the holder"
+                                                                                 : "opened during");
+    auto expect_unavailable = [&](const char* what, auto&& call, bool is_read) {
+      auto start = SteadyClock::now();
+      auto [ok, error] = call();
+      auto took = Since(start);
+      EXPECT_LT(took, kBound) << what << " hung for " << took.count() << " ms";
+      if (ok && is_read && ReadsSurviveOutage()) return;
+      EXPECT_FALSE(ok) << what << " answered as if the store were reachable";
+      if (!ok) {
+        EXPECT_EQ(error.code, ErrorCode::kUnavailable) << what << ": " << error.ToString();
+        EXPECT_FALSE(error.message.empty()) << what;
+      }
+    };
+    using Outcome = std::pair<bool, Error>;
+    auto of = [](const auto& r) { return r.ok() ? Outcome{true, {}} : Outcome{false, r.error()}; };
+    auto st = [](const Status& r) { return r.ok() ? Outcome{true, {}} : Outcome{false, r.error()}; };
+
+    expect_unavailable("Load", [&] { return of(s->Load()); }, true);
+    // The holder (whose lease and member entry the instance knows) makes the calls a leader makes.
+    const bool all = s != holder.get();
+    if (all) {
+      expect_unavailable("ClaimInitialize", [&] { return of(s->ClaimInitialize("pg-9", "")); }, false);
+      expect_unavailable("CompleteInitialize", [&] { return of(s->CompleteInitialize("pg-0", "1")); },
+                         false);
+      expect_unavailable("AbandonInitialize", [&] { return of(s->AbandonInitialize("pg-0")); }, false);
+      expect_unavailable("AcquireLeader (absent)",
+                         [&] { return of(s->AcquireLeader(Req("pg-9"), std::nullopt)); }, false);
+      expect_unavailable("AcquireLeader (revision)",
+                         [&] { return of(s->AcquireLeader(Req("pg-9"), revision)); }, false);
+    }
+    expect_unavailable("RenewLeader",
+                       [&] { return of(s->RenewLeader(Req("pg-0", 0x100, 1, kLongTtl), 1)); }, false);
+    expect_unavailable("ReleaseLeader", [&] { return of(s->ReleaseLeader(Req("pg-0"), 1)); }, false);
+    expect_unavailable("PutMember", [&] { return st(s->PutMember(Member("pg-0"), kLongTtl)); },
+                       false);
+    expect_unavailable("DeleteMember", [&] { return st(s->DeleteMember("pg-5")); }, false);
+    if (all) {
+      expect_unavailable("AppendHistory", [&] {
+        return st(s->AppendHistory(HistoryEntry{7, Lsn{1}, "a", "b", 1, WallTime{1}, "r"}));
+      }, false);
+    }
+    // Waiting on a store that cannot be reached reports it (no silent timeouts while the store is
+    // gone). SQLite reads through the lock: its wait times out normally.
+    expect_unavailable("WaitForChange", [&] {
+      const uint64_t token = tokens[s];
+      auto r = s->WaitForChange(token, Duration(1000));
+      if (r.ok() && *r != token) {
+        ADD_FAILURE() << "WaitForChange reported a change during the outage";
+      }
+      return of(r);
+    }, true);
+  }
+
+  outage.reset();
+  // Reachable again: every instance works, nothing was changed by the failed calls.
+  for (Store* s : {before.get(), holder.get(), during.get()}) {
+    bool back = Eventually([&] { return s->Load().ok(); }, milliseconds(10000));
+    ASSERT_TRUE(back) << "still unavailable 10 s after the outage ended";
+  }
+  auto view = during->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->leader.has_value());
+  EXPECT_EQ(view->leader->holder, "pg-0");
+  EXPECT_EQ(view->leader->term, 1u);
+  EXPECT_FALSE(view->leader->released);
+  ASSERT_TRUE(view->initialize.has_value());
+  EXPECT_EQ(view->initialize->claimed_by, "pg-0");
+  EXPECT_FALSE(view->initialize->complete());
+  EXPECT_TRUE(view->history.empty());
+  ASSERT_EQ(view->members.size(), 1u);
+  auto renew = holder->RenewLeader(Req("pg-0", 0x900, 1, kLongTtl), 1);
+  ASSERT_TRUE(renew.ok()) << renew.error().ToString();
+  EXPECT_TRUE(renew->granted);
+  auto refused = during->AcquireLeader(Req("pg-9"), std::nullopt);
+  ASSERT_TRUE(refused.ok()) << refused.error().ToString();
+  EXPECT_FALSE(refused->granted);
+  ASSERT_TRUE(during->PutMember(Member("pg-9"), Duration(60000)).ok());
+
+  // The waiter that lived through the outage sees changes again.
+  Result<uint64_t> settled = before->WaitForChange(~uint64_t{0}, Duration(0));
+  ASSERT_TRUE(Eventually([&] {
+    settled = before->WaitForChange(~uint64_t{0}, Duration(0));
+    return settled.ok();
+  }, milliseconds(10000))) << settled.error().ToString();
+  uint64_t token = SettledToken(*before);
+  uint64_t next = 0;
+  auto elapsed = WaitAcross(*before, token, [&] {
+    EXPECT_TRUE(holder->ReleaseLeader(Req("pg-0"), 1).ok());
+  }, &next, Duration(8000));
+  EXPECT_NE(next, token) << "a waiter that lived through the outage wakes on changes again";
+  EXPECT_LT(elapsed, Prompt());
+}
+
+std::string BackendName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContractTest,
+#if PGPILOT_STORE_CONTRACT_ETCD
+                         ::testing::Values("sqlite", "etcd"),
+#else
+                         ::testing::Values("sqlite"),
+#endif
+                         BackendName);
+
+// ---------------------------------------------------------------------------------------------
+// The test etcd itself.
+
+TEST(EtcdProcessTest, StartsAnswersPausesResumesRestartsAndCleansUp) {
+  std::string dir;
+  {
+    auto started = testing::EtcdProcess::Start();
+    ASSERT_TRUE(started.ok()) << started.error().ToString();
+    auto& etcd = *started.value();
+    dir = etcd.dir();
+    EXPECT_THAT(etcd.endpoint(), HasSubstr("http://127.0.0.1:"));
+    EXPECT_TRUE(etcd.Healthy());
+    auto put = testing::EtcdPost(
+        etcd.endpoint(), "/v3/kv/put",
+        nlohmann::json{{"key", Base64Encode("/t/a")}, {"value", Base64Encode("1")}}.dump());
+    ASSERT_TRUE(put.ok()) << put.error().ToString();
+
+    ASSERT_TRUE(etcd.Pause().ok());
+    auto start = SteadyClock::now();
+    auto hung = testing::EtcdPost(etcd.endpoint(), "/v3/kv/range",
+                                  nlohmann::json{{"key", Base64Encode("/t/a")}}.dump(), "",
+                                  Duration(500));
+    EXPECT_FALSE(hung.ok()) << "a paused etcd does not answer";
+    EXPECT_LT(Since(start), milliseconds(2000));
+    ASSERT_TRUE(etcd.Resume().ok());
+    EXPECT_TRUE(etcd.Healthy(Duration(3000)));
+
+    ASSERT_TRUE(etcd.Restart().ok()) << etcd.LogTail();
+    auto got = testing::EtcdPost(etcd.endpoint(), "/v3/kv/range",
+                                 nlohmann::json{{"key", Base64Encode("/t/a")}}.dump());
+    ASSERT_TRUE(got.ok()) << got.error().ToString();
+    EXPECT_THAT(*got, HasSubstr(Base64Encode("1"))) << "data survives a restart";
+
+    pid_t pid = etcd.pid();
+    ASSERT_TRUE(etcd.Pause().ok());
+    ASSERT_TRUE(etcd.Stop().ok()) << "even a paused etcd stops";
+    EXPECT_NE(kill(pid, 0), 0) << "the process is gone";
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir)) << "the directory is removed";
+}
+
+#if PGPILOT_STORE_CONTRACT_ETCD
+// ---------------------------------------------------------------------------------------------
+// etcd only: what the contract means where the store is a separate server.
+
+class EtcdStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster_ = UniqueCluster();
+    std::string error;
+    etcd_ = SharedEtcd::Get(&error);
+    ASSERT_NE(etcd_, nullptr) << error;
+  }
+  std::unique_ptr<Store> OpenAt(EtcdConfig config, const std::string& cluster = "") {
+    auto store = EtcdStore::Open(config, cluster.empty() ? cluster_ : cluster, clock_);
+    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().ToString());
+    if (!store.ok()) return nullptr;
+    return std::move(store.value());
+  }
+  std::unique_ptr<Store> Open() {
+    EtcdConfig config;
+    config.endpoints = {etcd_->endpoint()};
+    return OpenAt(config);
+  }
+  Status RawPut(const std::string& key, const std::string& value) {
+    auto r = testing::EtcdPost(
+        etcd_->endpoint(), "/v3/kv/put",
+        nlohmann::json{{"key", Base64Encode(key)}, {"value", Base64Encode(value)}}.dump());
+    return r.ok() ? Status::Ok() : Status(r.error());
+  }
+
+  testing::EtcdProcess* etcd_ = nullptr;
+  std::string cluster_;
+  RealClock clock_;
+};
+
+TEST_F(EtcdStoreTest, DescribeNamesTheEndpoint) {
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_THAT(s->Describe(), HasSubstr("127.0.0.1:" + std::to_string(etcd_->client_port())));
+}
+
+TEST_F(EtcdStoreTest, AClosedPortIsUnavailableAtOnce) {
+  // A port nothing listens on: connections are refused.
+  const int port = testing::FreeLoopbackPort(etcd_->client_port());
+  ASSERT_NE(port, 0);
+  EtcdConfig config;
+  config.endpoints = {"127.0.0.1:" + std::to_string(port)};
+  auto s = OpenAt(config);
+  ASSERT_TRUE(s);
+  auto start = SteadyClock::now();
+  auto view = s->Load();
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.error().code, ErrorCode::kUnavailable) << view.error().ToString();
+  EXPECT_THAT(view.error().message + view.error().hint, HasSubstr(std::to_string(port)))
+      << "the error names the endpoint: " << view.error().ToString();
+  auto acquire = s->AcquireLeader(Req("pg-0"), std::nullopt);
+  ASSERT_FALSE(acquire.ok());
+  EXPECT_EQ(acquire.error().code, ErrorCode::kUnavailable);
+  Status put = s->PutMember(Member("pg-0"), Duration(10000));
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.error().code, ErrorCode::kUnavailable);
+  // The current token may be known without etcd; a wait for a change cannot succeed.
+  auto current = s->WaitForChange(~uint64_t{0}, Duration(0));
+  if (!current.ok()) {
+    EXPECT_EQ(current.error().code, ErrorCode::kUnavailable);
+  }
+  auto wait = s->WaitForChange(current.ok() ? *current : 0, Duration(500));
+  ASSERT_FALSE(wait.ok()) << "no watch can be running";
+  EXPECT_EQ(wait.error().code, ErrorCode::kUnavailable) << wait.error().ToString();
+  EXPECT_LT(Since(start), milliseconds(3000)) << "a refused connection fails fast";
+}
+
+TEST_F(EtcdStoreTest, ASecondEndpointIsTriedWhenTheFirstIsDown) {
+  const int port = testing::FreeLoopbackPort(etcd_->client_port());
+  ASSERT_NE(port, 0);
+  EtcdConfig config;
+  config.endpoints = {"http://127.0.0.1:" + std::to_string(port), etcd_->endpoint()};
+  auto s = OpenAt(config);
+  ASSERT_TRUE(s);
+  auto acquire = s->AcquireLeader(Req("pg-0"), std::nullopt);
+  ASSERT_TRUE(acquire.ok()) << acquire.error().ToString();
+  EXPECT_TRUE(acquire->granted);
+  auto view = s->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  EXPECT_TRUE(view->leader.has_value());
+}
+
+TEST_F(EtcdStoreTest, StateAndWatchSurviveAnEtcdRestart) {
+  auto holder = Open();
+  auto waiter = Open();
+  auto acquired = holder->AcquireLeader(Req("pg-0", 0x100, 1, Duration(30000)), std::nullopt);
+  ASSERT_TRUE(acquired.ok() && acquired->granted);
+  ASSERT_TRUE(holder->PutMember(Member("pg-0"), Duration(30000)).ok());
+  uint64_t token = SettledToken(*waiter);
+
+  ASSERT_TRUE(etcd_->Restart().ok()) << etcd_->LogTail();
+
+  auto view = waiter->Load();
+  ASSERT_TRUE(Eventually([&] {
+    view = waiter->Load();
+    return view.ok();
+  }, milliseconds(10000))) << view.error().ToString();
+  ASSERT_TRUE(view->leader.has_value()) << "the leader lease survives a restart of etcd";
+  EXPECT_EQ(*view->leader, *acquired->record);
+  EXPECT_EQ(view->members.size(), 1u);
+  auto renew = holder->RenewLeader(Req("pg-0", 0x200, 1, Duration(30000)), 1);
+  ASSERT_TRUE(renew.ok()) << renew.error().ToString();
+  EXPECT_TRUE(renew->granted);
+  ASSERT_TRUE(holder->PutMember(Member("pg-0", 0x4000000), Duration(30000)).ok());
+
+  // The watch reconnects: a change after the restart wakes the waiter.
+  Result<uint64_t> current = waiter->WaitForChange(token, Duration(0));
+  ASSERT_TRUE(Eventually([&] {
+    current = waiter->WaitForChange(~uint64_t{0}, Duration(0));
+    return current.ok();
+  }, milliseconds(10000))) << current.error().ToString();
+  token = SettledToken(*waiter);
+  uint64_t next = 0;
+  auto elapsed = WaitAcross(*waiter, token, [&] {
+    EXPECT_TRUE(Open()->PutMember(Member("pg-1"), Duration(30000)).ok());
+  }, &next, Duration(8000));
+  EXPECT_NE(next, token) << "a member joining after etcd restarted wakes the waiter";
+  EXPECT_LT(elapsed, milliseconds(2000));
+}
+
+TEST_F(EtcdStoreTest, GarbageInTheStoreIsAnErrorNamingTheKeyNeverOverwritten) {
+  auto s = Open();
+  const std::string key = keys::Key(cluster_, keys::kLeader);
+  ASSERT_TRUE(RawPut(key, "}{ not json").ok());
+  auto view = s->Load();
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.error().code, ErrorCode::kInvalidArgument) << view.error().ToString();
+  EXPECT_THAT(view.error().message, HasSubstr(key));
+  auto acquire = s->AcquireLeader(Req("pg-0"), std::nullopt);
+  ASSERT_FALSE(acquire.ok()) << "an unreadable lease is an error; granted=" << acquire->granted;
+  EXPECT_THAT(acquire.error().message, HasSubstr(key));
+  auto renew = s->RenewLeader(Req("pg-0"), 1);
+  ASSERT_FALSE(renew.ok()) << "granted=" << renew->granted;
+  auto release = s->ReleaseLeader(Req("pg-0"), 1);
+  ASSERT_FALSE(release.ok()) << "released=" << *release;
+  // Still the garbage: nothing overwrote it.
+  auto still = s->Load();
+  ASSERT_FALSE(still.ok());
+
+  const std::string member_key = keys::MemberKey(cluster_ + "-m", "pg-0");
+  ASSERT_TRUE(RawPut(member_key, "\x01\x02 garbage").ok());
+  EtcdConfig config;
+  config.endpoints = {etcd_->endpoint()};
+  auto m = OpenAt(config, cluster_ + "-m")->Load();
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(m.error().message, HasSubstr(member_key));
+}
+
+TEST_F(EtcdStoreTest, GarbageOutsideTheScopeIsIgnored) {
+  ASSERT_TRUE(RawPut("/pgpilot/" + cluster_ + "x/leader", "garbage").ok());
+  ASSERT_TRUE(RawPut("/elsewhere", "garbage").ok());
+  auto view = Open()->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  EXPECT_FALSE(view->leader.has_value());
+}
+
+// Authentication: a separate etcd, since enabling it changes the server for everyone.
+TEST(EtcdStoreAuthTest, PasswordAuthenticationWorksAndFailuresAreErrors) {
+  auto started = testing::EtcdProcess::Start();
+  ASSERT_TRUE(started.ok()) << started.error().ToString();
+  auto& etcd = *started.value();
+  ASSERT_TRUE(etcd.EnableAuth("root-secret-1", "pgpilot", "pgpilot-secret-2").ok()) << etcd.LogTail();
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  auto password_file = [&](const std::string& name, const std::string& password) {
+    std::string path = dir.path() + "/" + name;
+    std::ofstream(path) << password << "\n";
+    chmod(path.c_str(), 0600);
+    return path;
+  };
+  RealClock clock;
+  auto open = [&](const std::string& user, const std::string& file) -> std::unique_ptr<Store> {
+    EtcdConfig config;
+    config.endpoints = {etcd.endpoint()};
+    config.username = user;
+    config.password_file = file;
+    auto s = EtcdStore::Open(config, "auth", clock);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().ToString());
+    if (!s.ok()) return nullptr;
+    return std::move(s.value());
+  };
+
+  // Without credentials nothing is readable.
+  {
+    EtcdConfig config;
+    config.endpoints = {etcd.endpoint()};
+    auto anonymous = EtcdStore::Open(config, "auth", clock);
+    ASSERT_TRUE(anonymous.ok());
+    auto view = (*anonymous)->Load();
+    EXPECT_FALSE(view.ok()) << "etcd with authentication on answered an anonymous read";
+    auto acquire = (*anonymous)->AcquireLeader(Req("pg-9"), std::nullopt);
+    EXPECT_FALSE(acquire.ok()) << "an anonymous write must be an error, not granted or refused";
+  }
+
+  // The right password: the store works, the watch too.
+  auto good = open("pgpilot", password_file("good", "pgpilot-secret-2"));
+  ASSERT_TRUE(good);
+  auto waiter = open("pgpilot", password_file("good2", "pgpilot-secret-2"));
+  ASSERT_TRUE(waiter);
+  auto view = good->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  uint64_t token = SettledToken(*waiter), next = 0;
+  auto elapsed = WaitAcross(*waiter, token, [&] {
+    auto r = good->AcquireLeader(Req("pg-0"), std::nullopt);
+    EXPECT_TRUE(r.ok() && r->granted) << (r.ok() ? "" : r.error().ToString());
+  }, &next);
+  EXPECT_NE(next, token) << "the watch works with authentication";
+  EXPECT_LT(elapsed, milliseconds(2000));
+  Status put = good->PutMember(Member("pg-0"), Duration(10000));
+  EXPECT_TRUE(put.ok()) << put.ToString();
+  auto renew = good->RenewLeader(Req("pg-0"), 1);
+  ASSERT_TRUE(renew.ok()) << renew.error().ToString();
+  EXPECT_TRUE(renew->granted);
+  view = waiter->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  EXPECT_EQ(view->members.size(), 1u);
+
+  // A wrong password: errors that say so, never a refusal.
+  auto bad = open("pgpilot", password_file("bad", "bad-pw-7f3a"));
+  if (bad) {
+    auto r = bad->Load();
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.error().code, AnyOf(ErrorCode::kPermissionDenied, ErrorCode::kUnavailable))
+        << r.error().ToString();
+    EXPECT_THAT(r.error().ToString(), ::testing::Not(HasSubstr("bad-pw-7f3a")))
+        << "the password is not echoed";
+    auto acquire = bad->AcquireLeader(Req("pg-1"), std::nullopt);
+    ASSERT_FALSE(acquire.ok()) << "granted=" << acquire->granted;
+    std::cerr << "[ info ] wrong password: " << r.error().ToString() << "\n";
+  }
+
+  // A user whose role does not cover /pgpilot/: permission errors are errors, not refusals.
+  {
+    nlohmann::json login = {{"name", "root"}, {"password", "root-secret-1"}};
+    auto auth = testing::EtcdPost(etcd.endpoint(), "/v3/auth/authenticate", login.dump());
+    ASSERT_TRUE(auth.ok()) << auth.error().ToString();
+    std::string root = nlohmann::json::parse(*auth).value("token", "");
+    ASSERT_FALSE(root.empty());
+    for (const auto& [path, body] : std::vector<std::pair<std::string, nlohmann::json>>{
+             {"/v3/auth/role/add", {{"name", "elsewhere"}}},
+             {"/v3/auth/role/grant",
+              {{"name", "elsewhere"},
+               {"perm",
+                {{"permType", "READWRITE"},
+                 {"key", Base64Encode("/elsewhere/")},
+                 {"range_end", Base64Encode("/elsewhere0")}}}}},
+             {"/v3/auth/user/add", {{"name", "outsider"}, {"password", "outsider-secret-3"}}},
+             {"/v3/auth/user/grant", {{"user", "outsider"}, {"role", "elsewhere"}}}}) {
+      auto r = testing::EtcdPost(etcd.endpoint(), path, body.dump(), root);
+      ASSERT_TRUE(r.ok()) << path << ": " << r.error().ToString();
+    }
+  }
+  auto outsider = open("outsider", password_file("outsider", "outsider-secret-3"));
+  ASSERT_TRUE(outsider);
+  auto denied = outsider->Load();
+  ASSERT_FALSE(denied.ok()) << "read without permission";
+  std::cerr << "[ info ] no permission: " << denied.error().ToString() << "\n";
+  auto acquire = outsider->AcquireLeader(Req("pg-2"), std::nullopt);
+  ASSERT_FALSE(acquire.ok()) << "a permission error looked like an answer: granted=" << acquire->granted;
+  auto claim = outsider->ClaimInitialize("pg-2", "");
+  ASSERT_FALSE(claim.ok()) << "a permission error looked like an answer: claimed=" << *claim;
+  Status put_member = outsider->PutMember(Member("pg-2"), Duration(10000));
+  EXPECT_FALSE(put_member.ok());
+
+  // And the leader is still pg-0's.
+  view = good->Load();
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->leader.has_value());
+  EXPECT_EQ(view->leader->holder, "pg-0");
+}
+#endif  // PGPILOT_STORE_CONTRACT_ETCD
+
+}  // namespace
+}  // namespace pgpilot
