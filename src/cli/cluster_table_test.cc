@@ -1,4 +1,5 @@
 #include "cli/cluster_table.h"
+#include "support/libpq_parse.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -16,22 +17,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
+using testing::LibpqParse;
 
-std::map<std::string, std::string> LibpqParse(const std::string& conninfo) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-  std::map<std::string, std::string> out;
-  if (opts == nullptr) {
-    ADD_FAILURE() << "libpq rejects '" << conninfo << "': " << (err ? err : "?");
-    PQfreemem(err);
-    return out;
-  }
-  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val != nullptr) out[o->keyword] = o->val;
-  }
-  PQconninfoFree(opts);
-  return out;
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;

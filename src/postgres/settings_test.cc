@@ -1,4 +1,5 @@
 #include "postgres/settings.h"
+#include "support/libpq_parse.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -16,23 +17,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
+using testing::LibpqParse;
 
-// What libpq itself makes of a connection string: keyword -> value, for the keywords set.
-std::map<std::string, std::string> LibpqParse(const std::string& conninfo) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-  std::map<std::string, std::string> out;
-  if (opts == nullptr) {
-    ADD_FAILURE() << "libpq rejects '" << conninfo << "': " << (err ? err : "?");
-    PQfreemem(err);
-    return out;
-  }
-  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val != nullptr) out[o->keyword] = o->val;
-  }
-  PQconninfoFree(opts);
-  return out;
-}
 
 // Reads a postgresql.conf quoted value back the way the server does ('' and \-escapes).
 std::string UnquoteConf(const std::string& quoted) {

@@ -202,17 +202,29 @@ Result<bool> EtcdStore::ClaimInitialize(const std::string& member, const std::st
   return done->has_value();
 }
 
+namespace {
+
+// The revision of `member`'s incomplete initialize claim, or 0 when there is no such claim.
+Result<int64_t> ReadOpenClaim(EtcdOps& ops, const std::string& key, const std::string& member) {
+  auto kv = ops.Get(key);
+  if (!kv.ok()) return kv.error();
+  if (!kv->has_value()) return int64_t{0};
+  auto current = DecodeInitialize(key, (*kv)->value);
+  if (!current.ok()) return current.error();
+  if (current->claimed_by != member || current->complete()) return int64_t{0};
+  return (*kv)->mod_revision;
+}
+
+}  // namespace
+
 Result<bool> EtcdStore::CompleteInitialize(const std::string& member, const std::string& system_id) {
   std::lock_guard<std::mutex> lock(mu_);
   EtcdOps ops(*client_);
   std::string key = keys::Key(cluster_, keys::kInitialize);
-  auto kv = ops.Get(key);
-  if (!kv.ok()) return kv.error();
-  if (!kv->has_value()) return false;
-  auto current = DecodeInitialize(key, (*kv)->value);
-  if (!current.ok()) return current.error();
-  if (current->claimed_by != member || current->complete()) return false;
-  auto done = ops.Txn(json::array({Compare(key, "MOD", (*kv)->mod_revision)}),
+  auto claim = ReadOpenClaim(ops, key, member);
+  if (!claim.ok()) return claim.error();
+  if (*claim == 0) return false;
+  auto done = ops.Txn(json::array({Compare(key, "MOD", *claim)}),
                       json::array({PutOp(key, EncodeInitialize({member, system_id}))}));
   if (!done.ok()) return done.error();
   return done->has_value();
@@ -222,13 +234,10 @@ Result<bool> EtcdStore::AbandonInitialize(const std::string& member) {
   std::lock_guard<std::mutex> lock(mu_);
   EtcdOps ops(*client_);
   std::string key = keys::Key(cluster_, keys::kInitialize);
-  auto kv = ops.Get(key);
-  if (!kv.ok()) return kv.error();
-  if (!kv->has_value()) return false;
-  auto current = DecodeInitialize(key, (*kv)->value);
-  if (!current.ok()) return current.error();
-  if (current->claimed_by != member || current->complete()) return false;
-  auto done = ops.Txn(json::array({Compare(key, "MOD", (*kv)->mod_revision)}), json::array({DeleteOp(key)}));
+  auto claim = ReadOpenClaim(ops, key, member);
+  if (!claim.ok()) return claim.error();
+  if (*claim == 0) return false;
+  auto done = ops.Txn(json::array({Compare(key, "MOD", *claim)}), json::array({DeleteOp(key)}));
   if (!done.ok()) return done.error();
   return done->has_value();
 }

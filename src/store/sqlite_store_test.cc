@@ -1,3 +1,4 @@
+#include "support/sample_member.h"
 #include "store/sqlite_store.h"
 
 #include <gmock/gmock.h>
@@ -25,6 +26,10 @@
 
 namespace pgpilot {
 namespace {
+
+MemberStatus Member(const std::string& name, uint64_t lsn = 0x3000148) {
+  return testing::SampleMember(name, lsn);
+}
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -62,28 +67,6 @@ class FakeWallClock final : public Clock {
   std::atomic<int64_t> wall_ms_{1'700'000'000'000};
 };
 
-MemberStatus Member(const std::string& name, uint64_t lsn = 0x3000148) {
-  MemberStatus m;
-  m.name = name;
-  m.role = "replica";
-  m.state = "replica";
-  m.reason = "following the leader";
-  m.api_url = "http://127.0.0.1:8008";
-  m.host = "127.0.0.1";
-  m.port = 5432;
-  m.timeline = 1;
-  m.wal_position = Lsn{lsn};
-  m.replayed = Lsn{lsn - 8};
-  m.streaming = true;
-  m.upstream = "pg-0";
-  m.term = 3;
-  m.tags.nofailover = true;
-  m.version = "0.1.0";
-  m.agent_pid = 123;
-  m.postgres_pid = 456;
-  m.updated = WallTime{1'700'000'000'123};
-  return m;
-}
 
 LeaseRequest Req(const std::string& member, uint64_t lsn = 0x100, Timeline tl = 1) {
   return LeaseRequest{member, Duration(10000), Lsn{lsn}, tl};
