@@ -135,6 +135,48 @@ Result<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(const Options& options) 
   return last;
 }
 
+Result<std::vector<std::unique_ptr<EtcdProcess>>> EtcdProcess::StartCluster(int members,
+                                                                             const Options& options) {
+  std::vector<std::unique_ptr<EtcdProcess>> out;
+  std::string initial_cluster;
+  std::vector<int> taken;
+  auto free_port = [&taken] {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      int port = FreeLoopbackPort(taken.empty() ? 0 : taken.back());
+      bool reused = false;
+      for (int t : taken) reused = reused || t == port;
+      if (port != 0 && !reused) {
+        taken.push_back(port);
+        return port;
+      }
+    }
+    return 0;
+  };
+  for (int i = 0; i < members; ++i) {
+    std::unique_ptr<EtcdProcess> etcd(new EtcdProcess());
+    etcd->options_ = options;
+    char tmpl[] = "/tmp/pgpilot-etcd-test.XXXXXX";
+    const char* made = mkdtemp(tmpl);
+    if (made == nullptr) return Internal(std::string("mkdtemp failed: ") + std::strerror(errno));
+    etcd->dir_ = made;
+    etcd->name_ = "e" + std::to_string(i);
+    etcd->client_port_ = free_port();
+    etcd->peer_port_ = free_port();
+    if (etcd->client_port_ == 0 || etcd->peer_port_ == 0) return Unavailable("no free port for etcd");
+    etcd->endpoint_ = Url(etcd->client_port_);
+    initial_cluster += (i ? "," : "") + etcd->name_ + "=" + Url(etcd->peer_port_);
+    out.push_back(std::move(etcd));
+  }
+  for (auto& etcd : out) {
+    etcd->initial_cluster_ = initial_cluster;
+    if (Status s = etcd->Launch(); !s.ok()) return s.error();
+  }
+  for (auto& etcd : out) {
+    if (Status s = etcd->WaitUntilHealthy(options.start_timeout); !s.ok()) return s.error();
+  }
+  return out;
+}
+
 EtcdProcess::~EtcdProcess() {
   (void)Stop(Duration(3000));
   if (!dir_.empty()) {
@@ -147,13 +189,13 @@ Status EtcdProcess::Launch() {
   const std::string peer = Url(peer_port_);
   std::vector<std::string> args = {
       options_.binary,
-      "--name=default",
+      "--name=" + name_,
       "--data-dir=" + dir_ + "/data",
       "--listen-client-urls=" + endpoint_,
       "--advertise-client-urls=" + endpoint_,
       "--listen-peer-urls=" + peer,
       "--initial-advertise-peer-urls=" + peer,
-      "--initial-cluster=default=" + peer,
+      "--initial-cluster=" + (initial_cluster_.empty() ? name_ + "=" + peer : initial_cluster_),
       "--initial-cluster-state=new",
       "--initial-cluster-token=pgpilot-test",
       // A single member elects itself at once; short timers make a restart quick.

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 #include "core/types.h"
@@ -26,6 +27,12 @@ class EtcdProcess {
   // Starts etcd and waits until it answers; retries with other ports if they were taken.
   static Result<std::unique_ptr<EtcdProcess>> Start(const Options& options);
   static Result<std::unique_ptr<EtcdProcess>> Start() { return Start(Options{}); }
+  // Starts an etcd cluster of `members` members on loopback and waits until each answers.
+  static Result<std::vector<std::unique_ptr<EtcdProcess>>> StartCluster(int members,
+                                                                        const Options& options);
+  static Result<std::vector<std::unique_ptr<EtcdProcess>>> StartCluster(int members) {
+    return StartCluster(members, Options{});
+  }
   ~EtcdProcess();  // stops etcd (even a paused one) and removes the directory
   EtcdProcess(const EtcdProcess&) = delete;
   EtcdProcess& operator=(const EtcdProcess&) = delete;
@@ -71,6 +78,8 @@ class EtcdProcess {
   int peer_port_ = 0;
   pid_t pid_ = -1;
   bool paused_ = false;
+  std::string name_ = "default";
+  std::string initial_cluster_;  // empty: this member alone
 };
 
 // POSTs `body` (JSON) to etcd's gateway at `endpoint` + `path` ("/v3/kv/range"); returns the
