@@ -369,12 +369,12 @@ Status EtcdStore::PutMember(const MemberStatus& status, Duration ttl) {
     if (!kept.ok()) return kept.error();
     alive = *kept;
   }
+  int64_t replaced = 0;
   if (!alive) {
-    int64_t old = lease.id;
     auto granted = ops.Grant(ttl);
     if (!granted.ok()) return granted.error();
+    replaced = lease.id;
     lease = {*granted, ttl};
-    ops.Revoke(old);  // after the new put below would be nicer, but the key moves to the new lease
   }
   std::string key = keys::MemberKey(cluster_, status.name);
   auto done = ops.Txn(json::array(), json::array({PutOp(key, EncodeMember(status), lease.id)}));
@@ -382,6 +382,9 @@ Status EtcdStore::PutMember(const MemberStatus& status, Duration ttl) {
     lease.id = 0;  // perhaps "lease not found": start over next time
     return done.error();
   }
+  // Only now that the entry sits on the new lease: revoking the old one earlier would delete the
+  // entry for a moment, and watchers would see the member leave and join again.
+  ops.Revoke(replaced);
   return Status::Ok();
 }
 
