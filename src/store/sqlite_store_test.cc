@@ -1,3 +1,4 @@
+#include "support/temp_dir.h"
 #include "support/sample_member.h"
 #include "store/sqlite_store.h"
 
@@ -35,23 +36,9 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // A directory under /tmp that removes itself.
-class TempDir {
+class TempDir : public testing::ScratchDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/pgpilot-store-test.XXXXXX";
-    const char* made = mkdtemp(tmpl);
-    if (made != nullptr) path_ = made;
-  }
-  ~TempDir() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(path_, ec);
-    }
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ScratchDir("pgpilot-store-test") {}
 };
 
 // Wall time set by the test; monotonic time is the real one (WaitForChange sleeps on it).

@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "platform/clock.h"
+#include "support/temp_dir.h"
 #include "support/sample_member.h"
 #include "store/keys.h"
 #include "store/base64.h"
@@ -70,25 +71,9 @@ bool Eventually(const std::function<bool()>& condition, milliseconds timeout) {
 }
 
 // A directory under /tmp that removes itself.
-class TempDir {
+class TempDir : public testing::ScratchDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/pgpilot-contract-test.XXXXXX";
-    const char* made = mkdtemp(tmpl);
-    if (made != nullptr) path_ = made;
-  }
-  ~TempDir() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(path_, ec);
-    }
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ScratchDir("pgpilot-contract-test") {}
 };
 
 
