@@ -15,6 +15,7 @@ bool TaskRunner::Launch(TaskKind kind, std::function<Status()> work) {
   state_.sequence += 1;
   state_.succeeded = false;
   state_.error.clear();
+  state_.retryable = false;
   thread_ = std::thread([this, kind, work = std::move(work)] {
     Status result = work();
     if (!result.ok()) LogError(std::string(TaskKindName(kind)) + " failed: " + result.ToString());
@@ -23,6 +24,7 @@ bool TaskRunner::Launch(TaskKind kind, std::function<Status()> work) {
     state_.running = false;
     state_.succeeded = result.ok();
     state_.error = result.ok() ? "" : result.ToString();
+    state_.retryable = !result.ok() && result.error().code == ErrorCode::kUnavailable;
   });
   return true;
 }

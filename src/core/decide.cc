@@ -377,7 +377,8 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
   }
 
   if (!local.running) {
-    if (finished && finished->kind == TaskKind::kRewind && !finished->succeeded) {
+    if (finished && finished->kind == TaskKind::kRewind && !finished->succeeded &&
+        !finished->retryable) {
       b.Add(KeepDataDirAside{"pg_rewind failed: " + finished->error});
       m.needs_rewind = false;
       return b.Done(NodeState::kWaiting, failure +
@@ -407,7 +408,10 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
         return b.Done(NodeState::kStopped,
                       "leader " + rec->holder + " has not published its address yet");
       }
-      if (local.was_primary || m.needs_rewind) {
+      // pg_control still says "primary" after a rewind that found nothing to undo, so a rewind
+      // that succeeded against this leader is not repeated: we start as its replica.
+      if ((local.was_primary || m.needs_rewind) && m.rewound_term != rec->term) {
+        m.rewind_term = rec->term;
         b.Add(Rewind{*ep});
         return b.Done(NodeState::kRewinding,
                       std::string(local.was_primary ? "we were a primary"
@@ -470,6 +474,7 @@ Decision Decide(const Observation& o) {
       m.bootstrap_done = true;
     } else if (local.task.kind == TaskKind::kRewind || local.task.kind == TaskKind::kClone) {
       m.needs_rewind = false;
+      if (local.task.kind == TaskKind::kRewind) m.rewound_term = m.rewind_term;
     }
   }
 

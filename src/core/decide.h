@@ -35,6 +35,8 @@ struct AgentMemory {
   uint64_t task_sequence_seen = 0;     // background task results already acted on
   MonoTime retry_after;                // no new background task before this
   bool needs_rewind = false;           // our timeline diverged from the leader's
+  uint64_t rewind_term = 0;            // the leader term our last rewind was started for
+  uint64_t rewound_term = 0;           // ... and the term of the last one that succeeded
   bool bootstrap_done = false;         // our bootstrap task succeeded in this process
   std::string blocked;                 // a sticky reason that needs an operator (or a restart)
   std::string previous_leader;         // set when we start a promotion, for the history entry

@@ -643,6 +643,26 @@ std::vector<Case> Situations() {
        Obs("pg-0", N::kRewinding).Stopped(true).Leader(Lease("pg-1", 5, 40, 0x6000000, 2), kFresh)
            .Task(T::kRewind, false, 1, false, "pg_rewind: could not find common ancestor"),
        N::kWaiting, V{"keep_data_dir_aside"}, V{"rewind failed", "could not find common ancestor", "aside"}},
+      {"RewindThatFoundNothingToUndoStartsAsAReplica",
+       // pg_rewind answered "no rewind required": pg_control still says primary, but the
+       // rewind against this leader's term succeeded, so it is not run again.
+       Obs("pg-0", N::kRewinding).Stopped(true).Leader(Lease("pg-1", 5, 40, 0x6000000, 2), kFresh)
+           .Memory([](AgentMemory& m) { m.rewind_term = 5; })
+           .Task(T::kRewind, false, 1, true),
+       N::kStarting, V{"start(replica of " + Ep("pg-1") + ")"}, V{"replica of leader pg-1"},
+       false, [](const Decision& d) { EXPECT_EQ(d.memory.rewound_term, 5u); }},
+      {"RewindForAnEarlierLeaderIsRepeatedForTheNewOne",
+       Obs("pg-0", N::kStopped).Stopped(true).Leader(Lease("pg-2", 6, 50, 0x7000000, 3), kFresh)
+           .Memory([](AgentMemory& m) { m.rewind_term = 5; m.rewound_term = 5; }),
+       N::kRewinding, V{"rewind(" + Ep("pg-2") + ")"}, V{"we were a primary", "pg-2 leads"},
+       false, [](const Decision& d) { EXPECT_EQ(d.memory.rewind_term, 6u); }},
+      {"UnreachableRewindSourceIsRetriedAndNothingIsKeptAside",
+       Obs("pg-0", N::kRewinding).Stopped(true).Leader(Lease("pg-1", 5, 40, 0x6000000, 2), kFresh)
+           .Memory([](AgentMemory& m) { m.rewind_term = 5; })
+           .Task(T::kRewind, false, 1, false, "cannot reach pg-1 for pg_rewind")
+           .Local([](LocalState& l) { l.task.retryable = true; }),
+       N::kStopped, V{}, V{"cannot reach pg-1"},
+       false, [](const Decision& d) { EXPECT_EQ(d.memory.rewound_term, 0u); }},
 
       // ---- data directories that are not ours ----
       {"OtherClustersDataDirectoryIsBlockedUntouched",

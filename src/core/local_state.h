@@ -27,6 +27,8 @@ struct TaskState {
   uint64_t sequence = 0;            // increments per task started; results are read once
   bool succeeded = false;           // valid when !running and sequence > 0
   std::string error;                // the failure, when !succeeded
+  bool retryable = false;           // failed before changing anything (e.g. the source was
+                                    // unreachable): try again later, nothing to repair
 };
 
 struct LocalState {

@@ -444,6 +444,23 @@ Status PgController::Clone(const MemberEndpoint& source) {
 
 Status PgController::Rewind(const MemberEndpoint& source) {
   if (RunningPostmasterPid() > 0) return FailedPrecondition("PostgreSQL must be stopped before pg_rewind");
+  {
+    // pg_rewind learns the source's timeline from its control file, which a just-promoted
+    // primary updates only at its next checkpoint; before that pg_rewind sees one timeline and
+    // answers "no rewind required". An immediate checkpoint on the source makes the answer true.
+    // It is also the reachability check: failing here changed nothing, so it is retryable.
+    auto conn = PgConnection::Connect(SourceConninfo(source));
+    if (!conn.ok()) {
+      return Unavailable("cannot reach " + source.name + " for pg_rewind: " + conn.error().message,
+                         "retried on the next loop; nothing in the data directory was changed");
+    }
+    auto checkpoint = conn->Query("CHECKPOINT");
+    if (!checkpoint.ok()) {
+      return Unavailable("CHECKPOINT on " + source.name + " before pg_rewind failed: " +
+                             checkpoint.error().message,
+                         "retried on the next loop; nothing in the data directory was changed");
+    }
+  }
   std::string log = JoinPath(config_.state_dir, "rewind.log");
   LogInfo("running pg_rewind from " + source.name + " (output in " + log + ")");
   auto out = runner_.Run({{Bin("pg_rewind"), "-D", config_.data_dir,
