@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkgconf
-  libcpp-httplib-dev libcurl4-openssl-dev libssl-dev libpq-dev nlohmann-json3-dev
+  libcpp-httplib-dev libcurl4-openssl-dev libssl-dev openssl libpq-dev nlohmann-json3-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev
   postgresql-15 postgresql-client-15

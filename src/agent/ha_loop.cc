@@ -73,6 +73,10 @@ void HaLoop::Tick() {
   o.settings = settings_;
   o.now = clock_.Now();
   o.wall_now = clock_.WallNow();
+  // While we hold the lease, no store call may run past the moment we must fence ourselves:
+  // a store that stops answering then fails the call in time for Decide to stop PostgreSQL.
+  store_.SetCallDeadline(memory_.lease ? std::optional(OwnLeaseDeadline(*memory_.lease))
+                                       : std::nullopt);
   o.view = store_.Load();
   o.local = postgres_.Observe();
   o.local.task = tasks_.State();
@@ -162,6 +166,7 @@ void HaLoop::LogDecision(NodeState from, const Decision& d) {
 
 void HaLoop::Shutdown() {
   LogInfo("shutting down: stopping PostgreSQL");
+  store_.SetCallDeadline(std::nullopt);
   tasks_.Join();
   Status stopped = postgres_.Stop(StopMode::kFast);
   if (!stopped.ok()) LogError("stopping PostgreSQL failed: " + stopped.ToString());

@@ -56,6 +56,29 @@ void Configure(Curl& c, const EtcdConfig& config, const std::string& url, const 
   if (!config.key_file.empty()) curl_easy_setopt(c.h, CURLOPT_SSLKEY, config.key_file.c_str());
 }
 
+// A request that got no answer: unreachable, timed out, or refused during the TLS handshake.
+Error TransportError(const std::string& endpoint, CURLcode rc) {
+  std::string what = "etcd " + endpoint + " cannot be reached: " + curl_easy_strerror(rc);
+  switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return Unavailable(what, "etcd's certificate is not trusted: set store.etcd.ca_file to the CA "
+                               "that signed it, and check that the certificate names this host");
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      if (endpoint.rfind("https://", 0) == 0) {
+        return Unavailable(what, "the TLS handshake failed: if etcd requires client certificates, "
+                                 "set store.etcd.cert_file and key_file to one signed by its CA");
+      }
+      break;
+    default:
+      break;
+  }
+  return Unavailable(what, "check that etcd runs and store.etcd.endpoints is right; the agent retries");
+}
+
 // An etcd error answer ({"error": ..., "code": N, "message": ...}) as a Status.
 Error EtcdError(const std::string& endpoint, const std::string& path, long http, const std::string& body) {
   json j = json::parse(body, nullptr, false);
@@ -137,6 +160,11 @@ std::string EtcdClient::Describe() const {
   return out;
 }
 
+void EtcdClient::SetDeadline(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  deadline_ = deadline;
+}
+
 std::string EtcdClient::Token() {
   std::lock_guard<std::mutex> lock(mu_);
   return token_;
@@ -166,18 +194,28 @@ Status EtcdClient::Authenticate(const std::string& endpoint) {
 
 Result<json> EtcdClient::PostOnce(const std::string& endpoint, const std::string& path,
                                   const std::string& body, bool with_token) {
+  Duration timeout = config_.request_timeout;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (deadline_) {
+      auto left = std::chrono::duration_cast<Duration>(*deadline_ - std::chrono::steady_clock::now());
+      if (left <= Duration(0)) {
+        return Unavailable("etcd " + endpoint + path + " not asked: the agent's lease deadline has passed",
+                           "the store answered too slowly to prove the lease; the agent retries");
+      }
+      timeout = std::min(timeout, left);
+    }
+  }
   Curl c;
   if (c.h == nullptr) return Internal("curl_easy_init failed");
   std::string answer;
   Configure(c, config_, endpoint + path, body, with_token ? Token() : "");
-  curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.request_timeout.count()));
+  curl_easy_setopt(c.h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, Collect);
   curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &answer);
   CURLcode rc = curl_easy_perform(c.h);
-  if (rc != CURLE_OK) {
-    return Unavailable("etcd " + endpoint + " cannot be reached: " + curl_easy_strerror(rc),
-                       "check that etcd runs and store.etcd.endpoints is right; the agent retries");
-  }
+  if (rc != CURLE_OK) return TransportError(endpoint, rc);
   long http = 0;
   curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &http);
   if (http != 200) return EtcdError(endpoint, path, http, answer);

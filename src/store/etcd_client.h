@@ -3,9 +3,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +33,8 @@ class EtcdClient {
                 const std::atomic<bool>& stop);
 
   std::string Describe() const;
+  // Requests (not streams) end by `deadline` at the latest; nullopt: request_timeout alone.
+  void SetDeadline(std::optional<std::chrono::steady_clock::time_point> deadline);
   // True when the most recent request found no endpoint that answered.
   bool LastRequestUnavailable() const { return last_unavailable_.load(); }
 
@@ -47,6 +51,7 @@ class EtcdClient {
   size_t current_ = 0;   // index of the endpoint that answered last
   std::string token_;
   std::atomic<bool> last_unavailable_{false};
+  std::optional<std::chrono::steady_clock::time_point> deadline_;  // guarded by mu_
 };
 
 // "127.0.0.1:2379" -> "http://127.0.0.1:2379"; URLs are kept as given (without a trailing '/').

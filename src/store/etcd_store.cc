@@ -160,6 +160,15 @@ EtcdStore::~EtcdStore() {
 
 std::string EtcdStore::Describe() const { return client_->Describe(); }
 
+void EtcdStore::SetCallDeadline(std::optional<MonoTime> deadline) {
+  if (!deadline) {
+    client_->SetDeadline(std::nullopt);
+    return;
+  }
+  // The client times requests on the steady clock; carry over what is left on ours.
+  client_->SetDeadline(std::chrono::steady_clock::now() + (*deadline - clock_.Now()));
+}
+
 Result<ClusterView> EtcdStore::Load() {
   std::lock_guard<std::mutex> lock(mu_);
   std::string scope = keys::Scope(cluster_);

@@ -53,6 +53,7 @@ class EtcdStore final : public Store {
   Status AppendHistory(const HistoryEntry& entry) override;
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;
   std::string Describe() const override;
+  void SetCallDeadline(std::optional<MonoTime> deadline) override;
 
  private:
   EtcdStore(std::unique_ptr<EtcdClient> client, std::string cluster, const Clock& clock);

@@ -16,6 +16,7 @@
 #include "store/base64.h"
 #include "store/keys.h"
 #include "support/etcd_process.h"
+#include "support/test_certificates.h"
 
 namespace pgpilot {
 namespace {
@@ -147,6 +148,32 @@ TEST_F(EtcdAuthAndInputTest, UnreachableEndpointsAreUnavailableAndNamed) {
   EXPECT_EQ(acquire.error().code, ErrorCode::kUnavailable);
 }
 
+TEST_F(EtcdAuthAndInputTest, ACallDeadlineCutsShortARequestToAnEtcdThatStoppedAnswering) {
+  EtcdConfig config{{etcd_->endpoint()}};
+  config.request_timeout = Duration(20000);
+  auto store = EtcdStore::Open(config, Cluster(), clock_);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Load().ok());
+  ASSERT_TRUE(etcd_->Pause().ok());
+  // A frozen etcd accepts the connection and never answers: only the deadline ends the call.
+  (*store)->SetCallDeadline(clock_.Now() + Duration(300));
+  auto started = std::chrono::steady_clock::now();
+  auto load = (*store)->Load();
+  auto took = std::chrono::steady_clock::now() - started;
+  // Past the deadline nothing is asked at all.
+  auto renew = (*store)->RenewLeader({"pg-0", Duration(5000), Lsn{}, 1}, 1);
+  ASSERT_TRUE(etcd_->Resume().ok());
+  ASSERT_FALSE(load.ok());
+  EXPECT_EQ(load.error().code, ErrorCode::kUnavailable);
+  EXPECT_LT(took, std::chrono::seconds(10)) << "the request ran to its own 20 s timeout";
+  ASSERT_FALSE(renew.ok());
+  EXPECT_EQ(renew.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(renew.error().message, HasSubstr("deadline"));
+  (*store)->SetCallDeadline(std::nullopt);
+  auto again = (*store)->Load();
+  EXPECT_TRUE(again.ok()) << again.error().ToString();
+}
+
 TEST_F(EtcdAuthAndInputTest, NoEndpointsIsABadConfig) {
   auto store = EtcdStore::Open(EtcdConfig{}, "c", clock_);
   ASSERT_FALSE(store.ok());
@@ -171,6 +198,96 @@ TEST_F(EtcdAuthAndInputTest, ForeignDataUnderThePrefixIsAnErrorNamingTheKey) {
   EXPECT_FALSE(acquire.ok());
   auto renew = (*store)->RenewLeader({"pg-0", Duration(5000), Lsn{}, 1}, 1);
   EXPECT_FALSE(renew.ok());
+}
+
+// etcd that accepts only TLS clients presenting a certificate signed by the test CA.
+class EtcdTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char dir[] = "/tmp/pgpilot-etcd-tls-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = new std::string(dir);
+    auto certs = testing::MakeTestCertificates(*dir_);
+    ASSERT_TRUE(certs.ok()) << certs.error().ToString();
+    certs_ = new testing::TestCertificates(*certs);
+    EtcdProcess::Options options;
+    options.tls_cert_file = certs->server_cert;
+    options.tls_key_file = certs->server_key;
+    options.tls_client_ca_file = certs->ca;
+    auto started = EtcdProcess::Start(options);
+    ASSERT_TRUE(started.ok()) << started.error().ToString();
+    etcd_ = started->release();
+  }
+  static void TearDownTestSuite() {
+    delete etcd_;
+    etcd_ = nullptr;
+    if (dir_ != nullptr) std::filesystem::remove_all(*dir_);
+    delete dir_;
+    delete certs_;
+  }
+  EtcdConfig Config() const {
+    EtcdConfig c{{etcd_->endpoint()}};
+    c.ca_file = certs_->ca;
+    c.cert_file = certs_->client_cert;
+    c.key_file = certs_->client_key;
+    return c;
+  }
+  std::string Cluster() {
+    return "tls" + std::to_string(getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  }
+
+  static EtcdProcess* etcd_;
+  static std::string* dir_;
+  static testing::TestCertificates* certs_;
+  RealClock clock_;
+};
+
+EtcdProcess* EtcdTlsTest::etcd_ = nullptr;
+std::string* EtcdTlsTest::dir_ = nullptr;
+testing::TestCertificates* EtcdTlsTest::certs_ = nullptr;
+
+TEST_F(EtcdTlsTest, WorksOverTlsWithAClientCertificateIncludingTheWatch) {
+  ASSERT_THAT(etcd_->endpoint(), ::testing::StartsWith("https://"));
+  auto a = EtcdStore::Open(Config(), Cluster(), clock_);
+  auto b = EtcdStore::Open(Config(), Cluster(), clock_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto token = (*b)->WaitForChange(~uint64_t{0}, Duration(0));
+  ASSERT_TRUE(token.ok()) << token.error().ToString();
+  auto claimed = (*a)->ClaimInitialize("pg-0", "");
+  ASSERT_TRUE(claimed.ok()) << claimed.error().ToString();
+  EXPECT_TRUE(*claimed);
+  // The other store's watch (a TLS stream) sees the claim.
+  auto woke = (*b)->WaitForChange(*token, Duration(10000));
+  ASSERT_TRUE(woke.ok()) << woke.error().ToString();
+  EXPECT_NE(*woke, *token);
+  auto view = (*b)->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  ASSERT_TRUE(view->initialize.has_value());
+  EXPECT_EQ(view->initialize->claimed_by, "pg-0");
+}
+
+TEST_F(EtcdTlsTest, AnUntrustedServerCertificateIsRefusedWithAHintAboutTheCa) {
+  EtcdConfig config = Config();
+  config.ca_file.clear();  // the system's CAs did not sign the test server's certificate
+  auto store = EtcdStore::Open(config, Cluster(), clock_);
+  ASSERT_TRUE(store.ok());
+  auto load = (*store)->Load();
+  ASSERT_FALSE(load.ok());
+  EXPECT_EQ(load.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(load.error().ToString(), HasSubstr("ca_file"));
+}
+
+TEST_F(EtcdTlsTest, NoClientCertificateIsRefusedWithAHintAboutIt) {
+  EtcdConfig config = Config();
+  config.cert_file.clear();
+  config.key_file.clear();
+  auto store = EtcdStore::Open(config, Cluster(), clock_);
+  ASSERT_TRUE(store.ok());
+  auto claimed = (*store)->ClaimInitialize("pg-0", "");
+  ASSERT_FALSE(claimed.ok());
+  EXPECT_EQ(claimed.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(claimed.error().ToString(), HasSubstr("cert_file"));
 }
 
 }  // namespace

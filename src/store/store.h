@@ -66,6 +66,12 @@ class Store {
   // Returns the token to pass next time. Renewals and member refreshes do not wake it.
   virtual Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) = 0;
 
+  // From now on, calls give up (kUnavailable) by `deadline` at the latest, whatever their own
+  // timeouts; nullopt lifts the bound. The HA loop passes its own lease deadline, so a store that
+  // stops answering cannot keep a primary from fencing itself in time. A store that answers
+  // locally (SQLite) may ignore it.
+  virtual void SetCallDeadline(std::optional<MonoTime> deadline) { (void)deadline; }
+
   // Where this store lives, for messages ("sqlite:/tmp/x/store.db").
   virtual std::string Describe() const = 0;
 };

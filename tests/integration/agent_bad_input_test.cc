@@ -53,7 +53,7 @@ TEST(AgentBadInput, DataDirectoryWithUnrelatedFilesBlocksTheMemberAndStaysUntouc
             0644);
   GiveToAgentUser(dir.path());
 
-  ProcessRunner runner;
+  ProcessRunner& runner = Runner();
   auto pid = runner.Spawn({{PGPILOT_BINARY, "agent", "--config", config}, {},
                            dir.path() + "/agent.log", dir.path(), -1});
   ASSERT_TRUE(pid.ok()) << pid.error().ToString();

@@ -19,11 +19,6 @@ namespace pgpilot::testing {
 
 namespace {
 
-ProcessRunner& Runner() {
-  static ProcessRunner runner;
-  return runner;
-}
-
 bool PortFree(int port) {
   return CheckPortFree("127.0.0.1", port, "port", "").ok();
 }
@@ -34,6 +29,11 @@ std::string Trim(std::string s) {
 }
 
 }  // namespace
+
+ProcessRunner& Runner() {
+  static ProcessRunner runner;
+  return runner;
+}
 
 int PickBasePort(int nodes) {
   std::random_device seed;
@@ -128,9 +128,8 @@ nlohmann::json LocalClusterUnderTest::ListJson() {
   return parsed.is_discarded() ? nlohmann::json::object() : parsed;
 }
 
-std::vector<MemberView> LocalClusterUnderTest::Members() {
+std::vector<MemberView> ParseMembers(const nlohmann::json& j) {
   std::vector<MemberView> out;
-  nlohmann::json j = ListJson();
   if (!j.contains("members") || !j["members"].is_array()) return out;
   for (const auto& m : j["members"]) {
     MemberView v;
@@ -148,15 +147,45 @@ std::vector<MemberView> LocalClusterUnderTest::Members() {
   return out;
 }
 
-std::optional<MemberView> LocalClusterUnderTest::Primary() {
+std::optional<MemberView> FindPrimary(const std::vector<MemberView>& members) {
   std::optional<MemberView> found;
-  for (const auto& m : Members()) {
+  for (const auto& m : members) {
     if (m.role != "primary") continue;
     if (found) return std::nullopt;
     found = m;
   }
   return found;
 }
+
+bool IsConverged(const std::vector<MemberView>& members, int expected_members,
+                 const std::string& except) {
+  int primaries = 0;
+  int timeline = -1;
+  for (const auto& m : members) {
+    if (m.role == "primary") {
+      ++primaries;
+      timeline = m.timeline;
+    }
+  }
+  if (primaries != 1) return false;
+  int healthy = 0;
+  for (const auto& m : members) {
+    if (m.name == except) continue;
+    if (m.role == "primary") {
+      if (!m.holds_lease) return false;
+      ++healthy;
+    } else if (m.role == "replica" && m.streaming && m.timeline == timeline) {
+      ++healthy;
+    } else {
+      return false;
+    }
+  }
+  return healthy == expected_members;
+}
+
+std::vector<MemberView> LocalClusterUnderTest::Members() { return ParseMembers(ListJson()); }
+
+std::optional<MemberView> LocalClusterUnderTest::Primary() { return FindPrimary(Members()); }
 
 std::optional<MemberView> LocalClusterUnderTest::Member(const std::string& name) {
   for (const auto& m : Members()) {
@@ -208,29 +237,7 @@ std::optional<std::vector<std::string>> LocalClusterUnderTest::SqlOnPrimary(cons
 }
 
 bool LocalClusterUnderTest::Converged(int expected_members, const std::string& except) {
-  std::vector<MemberView> members = Members();
-  int primaries = 0;
-  int timeline = -1;
-  for (const auto& m : members) {
-    if (m.role == "primary") {
-      ++primaries;
-      timeline = m.timeline;
-    }
-  }
-  if (primaries != 1) return false;
-  int healthy = 0;
-  for (const auto& m : members) {
-    if (m.name == except) continue;
-    if (m.role == "primary") {
-      if (!m.holds_lease) return false;
-      ++healthy;
-    } else if (m.role == "replica" && m.streaming && m.timeline == timeline) {
-      ++healthy;
-    } else {
-      return false;
-    }
-  }
-  return healthy == expected_members;
+  return IsConverged(Members(), expected_members, except);
 }
 
 std::string LocalClusterUnderTest::ReadMemberFile(const std::string& member,

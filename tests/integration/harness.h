@@ -11,12 +11,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "platform/process.h"
+
 namespace pgpilot::testing {
 
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
+
+// The one process runner of the test process. Its reaper collects every child (waitpid(-1)), so
+// a second runner would lose its children's exit statuses to this one: use only this.
+ProcessRunner& Runner();
 
 // Runs the pgpilot binary under test with `args`, capturing its output.
 CommandResult RunPgpilot(const std::vector<std::string>& args, int timeout_seconds = 180);
@@ -52,6 +58,15 @@ struct MemberView {
   bool holds_lease = false;
   bool streaming = false;
 };
+
+// The members of `pgpilot ctl list --json` output (empty when it has none).
+std::vector<MemberView> ParseMembers(const nlohmann::json& list);
+// The member with role primary, if exactly one claims it.
+std::optional<MemberView> FindPrimary(const std::vector<MemberView>& members);
+// Every member except `except` is a streaming replica of the one primary on its timeline, and
+// `expected_members` members are healthy.
+bool IsConverged(const std::vector<MemberView>& members, int expected_members,
+                 const std::string& except = "");
 
 // A cluster started by `pgpilot up` in a temporary directory; stopped and removed at the end.
 class LocalClusterUnderTest {

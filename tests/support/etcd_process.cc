@@ -122,6 +122,13 @@ Result<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(const Options& options) 
       return Unavailable("no free port on 127.0.0.1 for etcd");
     }
     etcd->endpoint_ = Url(etcd->client_port_);
+    etcd->health_url_ = etcd->endpoint_;
+    if (!options.tls_cert_file.empty()) {
+      etcd->endpoint_ = "https://127.0.0.1:" + std::to_string(etcd->client_port_);
+      int metrics_port = FreeLoopbackPort(etcd->client_port_);
+      if (metrics_port == 0 || metrics_port == etcd->peer_port_) continue;
+      etcd->health_url_ = Url(metrics_port);
+    }
     // A failed attempt may have left a half-made data directory.
     std::error_code ec;
     std::filesystem::remove_all(etcd->dir_ + "/data", ec);
@@ -164,6 +171,7 @@ Result<std::vector<std::unique_ptr<EtcdProcess>>> EtcdProcess::StartCluster(int 
     etcd->peer_port_ = free_port();
     if (etcd->client_port_ == 0 || etcd->peer_port_ == 0) return Unavailable("no free port for etcd");
     etcd->endpoint_ = Url(etcd->client_port_);
+    etcd->health_url_ = etcd->endpoint_;
     initial_cluster += (i ? "," : "") + etcd->name_ + "=" + Url(etcd->peer_port_);
     out.push_back(std::move(etcd));
   }
@@ -205,6 +213,15 @@ Status EtcdProcess::Launch() {
       "--log-outputs=stderr",
       "--log-level=warn",
   };
+  if (!options_.tls_cert_file.empty()) {
+    args.push_back("--cert-file=" + options_.tls_cert_file);
+    args.push_back("--key-file=" + options_.tls_key_file);
+    args.push_back("--listen-metrics-urls=" + health_url_);
+    if (!options_.tls_client_ca_file.empty()) {
+      args.push_back("--trusted-ca-file=" + options_.tls_client_ca_file);
+      args.push_back("--client-cert-auth");
+    }
+  }
   const std::string log = dir_ + "/etcd.log";
   // Everything the child needs is prepared before fork(): it only makes async-signal-safe calls.
   std::vector<char*> argv;
@@ -250,7 +267,9 @@ Status EtcdProcess::WaitUntilHealthy(Duration timeout) {
   auto deadline = Clock::now() + timeout;
   while (true) {
     if (Healthy(Duration(500))) {
-      // /health can answer before the v3 gateway does: ask it too.
+      // /health can answer before the v3 gateway does: ask it too (over plain HTTP only; with
+      // TLS the test's own client is the first to ask).
+      if (!options_.tls_cert_file.empty()) return Status::Ok();
       auto r = EtcdPost(endpoint_, "/v3/kv/range", R"({"key":"AA=="})", "", Duration(1000));
       if (r.ok()) return Status::Ok();
     }
@@ -269,7 +288,7 @@ Status EtcdProcess::WaitUntilHealthy(Duration timeout) {
 
 bool EtcdProcess::Healthy(Duration timeout) const {
   if (pid_ <= 0 || paused_) return false;
-  httplib::Client client(endpoint_);
+  httplib::Client client(health_url_);
   auto secs = timeout.count() / 1000;
   auto usecs = (timeout.count() % 1000) * 1000;
   client.set_connection_timeout(secs, usecs);

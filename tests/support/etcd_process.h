@@ -22,6 +22,12 @@ class EtcdProcess {
   struct Options {
     std::string binary = "/usr/bin/etcd";
     Duration start_timeout{20000};  // until /health answers
+    // TLS for clients: with a certificate and key, clients must speak https; with a client CA
+    // too, they must also present a certificate signed by it. /health is then served on a
+    // separate plain-HTTP metrics port, so the harness needs no TLS of its own.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string tls_client_ca_file;
   };
 
   // Starts etcd and waits until it answers; retries with other ports if they were taken.
@@ -37,7 +43,7 @@ class EtcdProcess {
   EtcdProcess(const EtcdProcess&) = delete;
   EtcdProcess& operator=(const EtcdProcess&) = delete;
 
-  // "http://127.0.0.1:PORT".
+  // "http://127.0.0.1:PORT" ("https://..." with TLS).
   const std::string& endpoint() const { return endpoint_; }
   int client_port() const { return client_port_; }
   const std::string& dir() const { return dir_; }
@@ -76,6 +82,7 @@ class EtcdProcess {
   std::string endpoint_;
   int client_port_ = 0;
   int peer_port_ = 0;
+  std::string health_url_;  // where /health answers: the client URL, or the metrics URL with TLS
   pid_t pid_ = -1;
   bool paused_ = false;
   std::string name_ = "default";
