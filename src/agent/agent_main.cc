@@ -32,9 +32,10 @@ int Fail(const Error& e, int code) {
   return code;
 }
 
-// As root: create the member's directory for the run_as user, then become that user.
+// As root: create the member's directory for the run_as user, then become that user. Otherwise
+// create it as ourselves (a fresh volume in a pod that runs as the postgres user).
 Status SetUpIdentity(const AgentConfig& config) {
-  if (!RunningAsRoot()) return Status::Ok();
+  if (!RunningAsRoot()) return EnsureDirectory(config.state_dir, 0700);
   auto user = LookupUser(config.run_as);
   if (!user.ok()) return user.error();
   bool existed = IsDirectory(config.state_dir);

@@ -3,7 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include "core/defaults.h"
@@ -12,6 +14,35 @@
 
 namespace pgpilot {
 namespace {
+
+// "${NAME}" -> the environment variable NAME (letters, digits, '_'), so one config file serves
+// every pod of a StatefulSet (name: ${POD_NAME}). Anything else is kept as written.
+Result<std::string> ExpandEnvironment(const std::string& text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t open = text.find("${", i);
+    if (open == std::string::npos) break;
+    size_t close = text.find('}', open + 2);
+    if (close == std::string::npos) break;
+    std::string name = text.substr(open + 2, close - open - 2);
+    bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+    });
+    out += text.substr(i, open - i);
+    if (!valid) {
+      out += text.substr(open, close + 1 - open);
+    } else {
+      const char* value = std::getenv(name.c_str());
+      if (value == nullptr) {
+        return InvalidArgument("refers to ${" + name + "}, which is not set in the environment");
+      }
+      out += value;
+    }
+    i = close + 1;
+  }
+  return out + text.substr(i);
+}
 
 // Reads one mapping of the YAML document, remembering which keys were used so unknown ones
 // (usually typos) are reported instead of silently ignored.
@@ -42,7 +73,9 @@ class Section {
     }
     YAML::Node v = Get(key);
     if (!v.IsScalar()) return Bad(key, "must be a string");
-    *out = v.Scalar();
+    auto expanded = ExpandEnvironment(v.Scalar());
+    if (!expanded.ok()) return Bad(key, expanded.error().message);
+    *out = *expanded;
     if (required && out->empty()) return Bad(key, "must not be empty");
     return Status::Ok();
   }
@@ -88,7 +121,9 @@ class Section {
     if (!v.IsSequence()) return Bad(key, "must be a list of strings");
     for (const auto& item : v) {
       if (!item.IsScalar()) return Bad(key, "must be a list of strings");
-      out->push_back(item.Scalar());
+      auto expanded = ExpandEnvironment(item.Scalar());
+      if (!expanded.ok()) return Bad(key, expanded.error().message);
+      out->push_back(*expanded);
     }
     return Status::Ok();
   }
@@ -279,13 +314,32 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     PGPILOT_TRY(etcd->String("cert_file", &c.store.etcd.cert_file));
     PGPILOT_TRY(etcd->String("key_file", &c.store.etcd.key_file));
     PGPILOT_TRY(etcd->NoUnknownKeys());
+    if (store->Get("kubernetes")) {  // present, even empty: "kubernetes: {}" means in-cluster
+      auto k8s = store->Child("kubernetes");
+      if (!k8s.ok()) return k8s.error();
+      KubernetesConfig& k = c.store.kubernetes;
+      k.enabled = true;
+      PGPILOT_TRY(k8s->String("api_server", &k.api_server));
+      PGPILOT_TRY(k8s->String("namespace", &k.namespace_name));
+      PGPILOT_TRY(k8s->String("token_file", &k.token_file));
+      PGPILOT_TRY(k8s->String("ca_file", &k.ca_file));
+      PGPILOT_TRY(k8s->String("kubeconfig", &k.kubeconfig));
+      PGPILOT_TRY(k8s->Bool("label_pod", &k.label_pod));
+      PGPILOT_TRY(k8s->NoUnknownKeys());
+      if (!k.api_server.empty() && k.api_server.rfind("https://", 0) != 0 &&
+          k.api_server.rfind("http://", 0) != 0) {
+        return k8s->Bad("api_server", "must be a URL: https://HOST:PORT");
+      }
+    }
     PGPILOT_TRY(store->NoUnknownKeys());
     bool has_sqlite = !c.store.sqlite_path.empty();
     bool has_etcd = !c.store.etcd.endpoints.empty();
-    if (has_sqlite == has_etcd) {
-      return root.Bad("store", has_sqlite ? "must name one store, not both sqlite and etcd"
-                                          : "must name a store, e.g. 'store: {sqlite: /path/to/store.db}' "
-                                            "or 'store: {etcd: {endpoints: [10.0.0.5:2379]}}'");
+    int stores = int(has_sqlite) + int(has_etcd) + int(c.store.kubernetes.enabled);
+    if (stores != 1) {
+      return root.Bad("store", stores > 1 ? "must name one store, not several of sqlite, etcd and kubernetes"
+                                          : "must name a store, e.g. 'store: {sqlite: /path/to/store.db}', "
+                                            "'store: {etcd: {endpoints: [10.0.0.5:2379]}}' or "
+                                            "'store: {kubernetes: {}}'");
     }
     if (!c.store.etcd.username.empty() && c.store.etcd.password_file.empty()) {
       return etcd->Bad("password_file", "is required with store.etcd.username");
@@ -336,7 +390,19 @@ std::string RenderAgentConfig(const AgentConfig& c) {
   out << YAML::Key << "tags" << YAML::Value << YAML::BeginMap << YAML::Key << "nofailover"
       << YAML::Value << c.tags.nofailover << YAML::EndMap;
   out << YAML::Key << "store" << YAML::Value << YAML::BeginMap;
-  if (c.store.is_etcd()) {
+  if (c.store.is_kubernetes()) {
+    const KubernetesConfig& k = c.store.kubernetes;
+    out << YAML::Key << "kubernetes" << YAML::Value << YAML::BeginMap;
+    for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"api_server", k.api_server},
+                                     {"namespace", k.namespace_name},
+                                     {"token_file", k.token_file},
+                                     {"ca_file", k.ca_file},
+                                     {"kubeconfig", k.kubeconfig}}) {
+      if (!value.empty()) out << YAML::Key << key << YAML::Value << value;
+    }
+    if (!k.label_pod) out << YAML::Key << "label_pod" << YAML::Value << false;
+    out << YAML::EndMap;
+  } else if (c.store.is_etcd()) {
     const EtcdConfig& e = c.store.etcd;
     out << YAML::Key << "etcd" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "endpoints" << YAML::Value << YAML::Flow << e.endpoints;

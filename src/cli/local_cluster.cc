@@ -101,7 +101,9 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
     store = *parsed;
   }
   LocalCluster cluster{spec.dir, {}};
-  if (store.sqlite_path.empty() && !store.is_etcd()) store.sqlite_path = cluster.StorePath();
+  if (store.sqlite_path.empty() && !store.is_etcd() && !store.is_kubernetes()) {
+    store.sqlite_path = cluster.StorePath();
+  }
   for (int i = 0; i < spec.nodes; ++i) {
     AgentConfig c;
     c.cluster = spec.cluster;

@@ -159,12 +159,16 @@ Result<std::string> ReadSecretFile(const std::string& path, std::string_view wha
     return NotFound(std::string(what) + " file " + path + " does not exist",
                     "create it with one line holding the secret and chmod 600 it");
   }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+  // PostgreSQL's rule for its key files: owned by us, nobody else may read it (0600); owned by
+  // root, its group may read it (0640, as Kubernetes mounts secrets with fsGroup); never others.
+  mode_t forbidden = st.st_uid == 0 ? (S_IWGRP | S_IXGRP | S_IRWXO) : (S_IRWXG | S_IRWXO);
+  if ((st.st_mode & forbidden) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
     return PermissionDenied(std::string(what) + " file " + path +
                                 " is readable by group or others (mode " + mode + ")",
-                            "chmod 600 " + path);
+                            "chmod 600 " + path + " (or 640 if root owns it and only the "
+                            "agent's group may read it)");
   }
   auto content = ReadFile(path);
   if (!content.ok()) {

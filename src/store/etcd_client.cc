@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "platform/curl_support.h"
 #include "platform/files.h"
 #include "platform/json_text.h"
 
@@ -11,16 +12,6 @@ namespace pgpilot {
 namespace {
 
 using json = nlohmann::json;
-
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 // gRPC status codes etcd returns in "code".
 constexpr int kGrpcUnauthenticated = 16;
@@ -124,7 +115,7 @@ std::string NormalizeEtcdEndpoint(const std::string& endpoint) {
 }
 
 Result<std::unique_ptr<EtcdClient>> EtcdClient::Create(const EtcdConfig& config) {
-  GlobalInit();
+  EnsureCurlInitialized();
   if (config.endpoints.empty()) {
     return InvalidArgument("no etcd endpoints configured",
                            "set store.etcd.endpoints to one or more HOST:PORT of etcd's clients");
@@ -212,7 +203,7 @@ Result<json> EtcdClient::PostOnce(const std::string& endpoint, const std::string
   Configure(c, config_, endpoint + path, body, with_token ? Token() : "");
   curl_easy_setopt(c.h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, AppendToString);
   curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &answer);
   CURLcode rc = curl_easy_perform(c.h);
   if (rc != CURLE_OK) return TransportError(endpoint, rc);

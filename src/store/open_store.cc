@@ -1,10 +1,26 @@
 #include "store/open_store.h"
 
+#include <cstdlib>
+
 #include "platform/files.h"
 #include "platform/users.h"
 #include "store/sqlite_store.h"
 
 namespace pgpilot {
+namespace {
+
+// $KUBECONFIG (its first file), else ~/.kube/config when it exists, else "" (in-cluster).
+std::string DefaultKubeconfig() {
+  if (const char* env = std::getenv("KUBECONFIG"); env != nullptr && *env != '\0') {
+    std::string list = env;
+    return list.substr(0, list.find(':'));
+  }
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && PathExists(JoinPath(home, ".kube/config"))) return JoinPath(home, ".kube/config");
+  return "";
+}
+
+}  // namespace
 
 Result<StoreConfig> ParseStoreUrl(const std::string& url) {
   StoreConfig c;
@@ -25,6 +41,13 @@ Result<StoreConfig> ParseStoreUrl(const std::string& url) {
     }
     return c;
   }
+  const std::string k8s_scheme = "kubernetes://";
+  if (url.rfind(k8s_scheme, 0) == 0 || url == "kubernetes:") {
+    c.kubernetes.enabled = true;
+    c.kubernetes.namespace_name = url == "kubernetes:" ? "" : url.substr(k8s_scheme.size());
+    c.kubernetes.kubeconfig = DefaultKubeconfig();
+    return c;
+  }
   const std::string scheme = "sqlite:";
   if (url.rfind(scheme, 0) == 0) {
     std::string path = url.substr(scheme.size());
@@ -35,13 +58,19 @@ Result<StoreConfig> ParseStoreUrl(const std::string& url) {
   }
   if (c.sqlite_path.empty() || c.sqlite_path.front() != '/') {
     return InvalidArgument("store address '" + url + "' is not understood",
-                           "use sqlite:/absolute/path/to/store.db or etcd://HOST:PORT[,HOST:PORT...]");
+                           "use sqlite:/absolute/path/to/store.db, etcd://HOST:PORT[,HOST:PORT...] "
+                           "or kubernetes://NAMESPACE");
   }
   return c;
 }
 
 Result<std::unique_ptr<Store>> OpenStore(const StoreConfig& config, const std::string& cluster,
                                          const Clock& clock) {
+  if (config.is_kubernetes()) {
+    auto k8s = KubernetesStore::Open(config.kubernetes, cluster, clock);
+    if (!k8s.ok()) return k8s.error();
+    return std::unique_ptr<Store>(std::move(k8s.value()));
+  }
   if (config.is_etcd()) {
     auto etcd = EtcdStore::Open(config.etcd, cluster, clock);
     if (!etcd.ok()) return etcd.error();
@@ -53,7 +82,7 @@ Result<std::unique_ptr<Store>> OpenStore(const StoreConfig& config, const std::s
 }
 
 Status BecomeStoreOwner(const StoreConfig& config) {
-  if (!RunningAsRoot() || config.is_etcd()) return Status::Ok();
+  if (!RunningAsRoot() || config.is_etcd() || config.is_kubernetes()) return Status::Ok();
   auto owner = OwnerOf(config.sqlite_path);
   if (!owner.ok()) {
     return NotFound("store file " + config.sqlite_path + " does not exist",

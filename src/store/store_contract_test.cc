@@ -1,5 +1,6 @@
 // The Store contract (store/store.h), written once and run against every backend: the embedded
-// SQLite store and etcd v3 (a real etcd started by the test, tests/support/etcd_process.h).
+// SQLite store, etcd v3 (a real etcd started by the test, tests/support/etcd_process.h) and the
+// Kubernetes store (against the API server test double, tests/support/k8s_api_double.h).
 // Backend-specific cases (SQLite garbage injection, fake clocks) live in each backend's own test.
 //
 // Every test works in a cluster of its own (a unique cluster name), so tests never share keys.
@@ -40,6 +41,8 @@
 #include "store/sqlite_store.h"
 #include "store/store.h"
 #include "support/etcd_process.h"
+#include "support/k8s_api_double.h"
+#include "store/k8s_store.h"
 #if PGPILOT_STORE_CONTRACT_ETCD
 #include "store/etcd_store.h"
 #endif
@@ -172,6 +175,23 @@ class SharedEtcd {
   std::string start_error_;  // once starting failed, later tests fail fast with the same reason
 };
 
+// The shared Kubernetes API double, started on first use.
+class SharedApiDouble {
+ public:
+  static testing::KubernetesApiDouble* Get(std::string* error) {
+    static std::unique_ptr<testing::KubernetesApiDouble> api;
+    static std::string start_error;
+    if (!api && start_error.empty()) {
+      auto started = testing::KubernetesApiDouble::Start();
+      if (started.ok()) api = std::move(started.value());
+      else start_error = "could not start the API double: " + started.error().ToString();
+    }
+    if (api) api->Resume();  // left paused by a failed test
+    *error = start_error;
+    return api.get();
+  }
+};
+
 class SharedEtcdEnvironment : public ::testing::Environment {
  public:
   void TearDown() override { SharedEtcd::Shutdown(); }
@@ -204,10 +224,15 @@ class Outage {
 class StoreContractTest : public ::testing::TestWithParam<std::string> {
  protected:
   bool IsEtcd() const { return GetParam() == "etcd"; }
+  bool IsKubernetes() const { return GetParam() == "kubernetes"; }
 
   void SetUp() override {
     cluster_ = UniqueCluster();
-    if (IsEtcd()) {
+    if (IsKubernetes()) {
+      std::string error;
+      api_ = SharedApiDouble::Get(&error);
+      ASSERT_NE(api_, nullptr) << error;
+    } else if (IsEtcd()) {
 #if PGPILOT_STORE_CONTRACT_ETCD
       std::string error;
       etcd_ = SharedEtcd::Get(&error);
@@ -224,11 +249,23 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
   // A new store instance (its own connection) on `cluster` (default: this test's cluster).
   std::unique_ptr<Store> Open(const std::string& cluster = "") {
     const std::string& c = cluster.empty() ? cluster_ : cluster;
+    if (IsKubernetes()) {
+      KubernetesConfig config;
+      config.enabled = true;
+      config.api_server = api_->url();
+      config.namespace_name = "contract";
+      config.label_pod = false;
+      config.request_timeout = request_timeout_;
+      auto store = KubernetesStore::Open(config, c, clock_);
+      EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().ToString());
+      if (!store.ok()) return nullptr;
+      return std::move(store.value());
+    }
     if (IsEtcd()) {
 #if PGPILOT_STORE_CONTRACT_ETCD
       EtcdConfig config;
       config.endpoints = {etcd_->endpoint()};
-      config.request_timeout = etcd_request_timeout_;
+      config.request_timeout = request_timeout_;
       auto store = EtcdStore::Open(config, c, clock_);
       EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().ToString());
       if (!store.ok()) return nullptr;
@@ -252,7 +289,7 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
   bool ExpiresLeaderItself() const { return IsEtcd(); }
   // Whether reads still work during the outage StartOutage() makes: SQLite's WAL lets readers
   // through a writer's lock.
-  bool ReadsSurviveOutage() const { return !IsEtcd(); }
+  bool ReadsSurviveOutage() const { return !IsEtcd() && !IsKubernetes(); }
 
   class SqliteLock final : public Outage {
    public:
@@ -286,9 +323,20 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
     bool paused_ = false;
   };
 
-  // The backend's outage: etcd frozen (SIGSTOP: connections hang), SQLite's file locked by
-  // another connection for longer than the store's busy timeout.
+  class ApiPause final : public Outage {
+   public:
+    explicit ApiPause(testing::KubernetesApiDouble* api) : api_(api) { api_->Pause(); }
+    ~ApiPause() override { api_->Resume(); }
+
+   private:
+    testing::KubernetesApiDouble* api_;
+  };
+
+  // The backend's outage: etcd frozen (SIGSTOP: connections hang), the API server double paused
+  // (requests hang), SQLite's file locked by another connection for longer than the store's busy
+  // timeout.
   std::unique_ptr<Outage> StartOutage() {
+    if (IsKubernetes()) return std::make_unique<ApiPause>(api_);
     if (IsEtcd()) {
       auto pause = std::make_unique<EtcdPause>(etcd_);
       EXPECT_TRUE(pause->paused());
@@ -302,7 +350,8 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
   TempDir dir_;
   std::string sqlite_path_;
   testing::EtcdProcess* etcd_ = nullptr;
-  Duration etcd_request_timeout_{2000};  // EtcdConfig's default
+  testing::KubernetesApiDouble* api_ = nullptr;
+  Duration request_timeout_{2000};  // EtcdConfig's and KubernetesConfig's default
   std::string cluster_;
   RealClock clock_;
 };
@@ -1100,7 +1149,7 @@ TEST_P(StoreContractTest, AMemberRejoiningAfterExpiryCountsAsJoining) {
 
 TEST_P(StoreContractTest, UnreachableStoreIsAnErrorNotARefusalAndRecovers) {
   // One request may take a second; a call may make a few (etcd: EtcdConfig::request_timeout).
-  etcd_request_timeout_ = Duration(1000);
+  request_timeout_ = Duration(1000);
   constexpr milliseconds kBound{3500};  // per call: request timeouts, not hangs
   // Lease and entry outlive the outage: the test checks that failed calls changed nothing.
   constexpr Duration kLongTtl{300000};
@@ -1244,9 +1293,9 @@ std::string BackendName(const ::testing::TestParamInfo<std::string>& info) { ret
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContractTest,
 #if PGPILOT_STORE_CONTRACT_ETCD
-                         ::testing::Values("sqlite", "etcd"),
+                         ::testing::Values("sqlite", "etcd", "kubernetes"),
 #else
-                         ::testing::Values("sqlite"),
+                         ::testing::Values("sqlite", "kubernetes"),
 #endif
                          BackendName);
 

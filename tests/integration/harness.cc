@@ -114,7 +114,7 @@ CommandResult LocalClusterUnderTest::Up(int timeout_seconds) {
                                    std::to_string(ttl_), "--loop-wait", "1", "--wait",
                                    std::to_string(timeout_seconds - 10)};
   if (!store_url_.empty()) {
-    args.insert(args.end(), {"--dcs", store_url_, "--cluster", "it-" + std::to_string(base_port_)});
+    args.insert(args.end(), {"--dcs", store_url_, "--cluster", cluster_name()});
   }
   return RunPgpilot(args, timeout_seconds);
 }

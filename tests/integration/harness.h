@@ -78,6 +78,8 @@ class LocalClusterUnderTest {
   const std::string& dir() const { return dir_.path(); }
   int base_port() const { return base_port_; }
   int pg_port(int index) const { return base_port_ + index; }
+  // The cluster name `Up` gives a cluster on an external store.
+  std::string cluster_name() const { return "it-" + std::to_string(base_port_); }
 
   CommandResult Up(int timeout_seconds = 180);
   CommandResult Down();
