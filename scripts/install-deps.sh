@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev
   postgresql-15 postgresql-client-15
   etcd-server etcd-client iproute2 iptables procps
-  bc curl python3
+  bc curl python3 python3-kubernetes
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include "agent/agent_main.h"
 #include "agent/fence_watchdog.h"
 #include "cli/ctl.h"
+#include "cli/k8s_render.h"
 #include "cli/local_commands.h"
 #include "core/defaults.h"
 
@@ -89,6 +90,45 @@ int RunCommandLine(int argc, char** argv) {
              "so it always reaches the primary.");
   dsn->add_flag("--replicas", dsn_replicas, "Prefer replicas (target_session_attrs=prefer-standby)");
 
+  // k8s render
+  K8sRenderOptions k8s_options;
+  auto* k8s = app.add_subcommand("k8s", "Run pgpilot on Kubernetes (see docs/kubernetes.md).");
+  k8s->require_subcommand(1);
+  auto* k8s_render = k8s->add_subcommand(
+      "render", "Print every Kubernetes object of a pgpilot cluster run as a StatefulSet: Secrets,\n"
+                "the agent's ConfigMap, ServiceAccount, Role and RoleBinding, a headless Service,\n"
+                "NAME-primary and NAME-replicas Services, the StatefulSet and a PodDisruptionBudget.\n"
+                "Apply with: pgpilot k8s render --name NAME > NAME.yaml && kubectl apply -f NAME.yaml");
+  k8s_render->add_option("--name", k8s_options.name,
+                         "Cluster name: a DNS label of at most 40 characters (pods NAME-0, NAME-1, ...)")
+      ->required();
+  k8s_render->add_option("--namespace", k8s_options.namespace_name, "Namespace of every object")
+      ->capture_default_str();
+  k8s_render->add_option("--replicas", k8s_options.replicas, "Number of members (pods)")
+      ->capture_default_str();
+  k8s_render->add_option("--storage", k8s_options.storage, "Volume size of each member")
+      ->capture_default_str();
+  k8s_render->add_option("--storage-class", k8s_options.storage_class,
+                         "StorageClass of the volumes (default: the cluster's default class)");
+  k8s_render->add_option("--image", k8s_options.image, "Container image (built from the Dockerfile)")
+      ->capture_default_str();
+  k8s_render->add_option("--postgres-version", k8s_options.postgres_version,
+                         "PostgreSQL major version (only 15 for now)")
+      ->capture_default_str();
+  k8s_render->add_option("--superuser-secret", k8s_options.superuser_secret,
+                         "Use this existing Secret (key 'password') for the superuser instead of\n"
+                         "rendering NAME-superuser with a new random password");
+  k8s_render->add_option("--replication-secret", k8s_options.replication_secret,
+                         "Use this existing Secret (key 'password') for the replication user instead\n"
+                         "of rendering NAME-replication with a new random password");
+  k8s_render->add_option("--allowed-networks", k8s_options.allowed_networks,
+                         "Networks (CIDR, comma-separated) allowed to connect to PostgreSQL: the pod network")
+      ->delimiter(',')
+      ->capture_default_str();
+  k8s_render->add_option("--ttl", k8s_options.ttl_seconds,
+                         "Leader lease time to live, seconds: failover starts this long after a crash")
+      ->capture_default_str();
+
   // fence-watchdog (internal)
   std::string fence_data_dir;
   auto* fence = app.add_subcommand("fence-watchdog", "");  // empty description: hidden
@@ -98,7 +138,9 @@ int RunCommandLine(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    int code = app.exit(e);
+    if (code != 0 && k8s->parsed()) return 2;  // bad input to `k8s render`: exit code 2
+    return code;
   }
 
   if (agent->parsed()) return RunAgent(agent_config);
@@ -115,6 +157,15 @@ int RunCommandLine(int argc, char** argv) {
   if (down->parsed()) return RunDown(down_dir, Seconds(down_wait));
   if (list->parsed()) return CtlList(target, list_json);
   if (dsn->parsed()) return CtlDsn(target, dsn_replicas);
+  if (k8s_render->parsed()) {
+    auto manifests = RenderKubernetesManifests(k8s_options);
+    if (!manifests.ok()) {
+      std::cerr << "pgpilot k8s render: " << manifests.error().ToString() << "\n";
+      return 2;
+    }
+    std::cout << *manifests << std::flush;
+    return 0;
+  }
   if (fence->parsed()) return RunFenceWatchdog(3, fence_data_dir);
   std::cerr << app.help();
   return 2;
