@@ -387,30 +387,36 @@ Result<bool> KubernetesStore::ClaimInitialize(const std::string& member, const s
   });
 }
 
+namespace {
+
+// Whether `data` holds an initialize claim by `member` that is not complete yet.
+Result<bool> HoldsIncompleteClaim(const json& data, const std::string& member, const std::string& cluster) {
+  std::string key(k8s::kInitializeKey);
+  if (!data.contains(key) || !data[key].is_string()) return false;
+  auto current = DecodeInitialize("ConfigMap " + k8s::ClusterConfigMapName(cluster) + " key " + key,
+                                  data[key].get<std::string>());
+  if (!current.ok()) return current.error();
+  return current->claimed_by == member && !current->complete();
+}
+
+}  // namespace
+
 Result<bool> KubernetesStore::CompleteInitialize(const std::string& member, const std::string& system_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string key(k8s::kInitializeKey);
   return UpdateClusterData(*client_, cluster_, [&](json& data) -> Result<bool> {
-    if (!data.contains(key) || !data[key].is_string()) return false;
-    auto current = DecodeInitialize("ConfigMap " + k8s::ClusterConfigMapName(cluster_) + " key " + key,
-                                    data[key].get<std::string>());
-    if (!current.ok()) return current.error();
-    if (current->claimed_by != member || current->complete()) return false;
-    data[key] = EncodeInitialize(InitializeRecord{member, system_id});
+    auto ours = HoldsIncompleteClaim(data, member, cluster_);
+    if (!ours.ok() || !*ours) return ours;
+    data[std::string(k8s::kInitializeKey)] = EncodeInitialize(InitializeRecord{member, system_id});
     return true;
   });
 }
 
 Result<bool> KubernetesStore::AbandonInitialize(const std::string& member) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string key(k8s::kInitializeKey);
   return UpdateClusterData(*client_, cluster_, [&](json& data) -> Result<bool> {
-    if (!data.contains(key) || !data[key].is_string()) return false;
-    auto current = DecodeInitialize("ConfigMap " + k8s::ClusterConfigMapName(cluster_) + " key " + key,
-                                    data[key].get<std::string>());
-    if (!current.ok()) return current.error();
-    if (current->claimed_by != member || current->complete()) return false;
-    data.erase(key);
+    auto ours = HoldsIncompleteClaim(data, member, cluster_);
+    if (!ours.ok() || !*ours) return ours;
+    data.erase(std::string(k8s::kInitializeKey));
     return true;
   });
 }
