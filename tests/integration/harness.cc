@@ -38,7 +38,7 @@ ProcessRunner& Runner() {
 int PickBasePort(int nodes) {
   std::random_device seed;
   std::mt19937 rng(seed());
-  std::uniform_int_distribution<int> pick(20000, 39000);
+  std::uniform_int_distribution<int> pick(20000, 32000);  // below the ephemeral ports (32768+)
   for (int attempt = 0; attempt < 200; ++attempt) {
     int base = pick(rng);
     bool free = true;
