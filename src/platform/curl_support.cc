@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 
@@ -15,6 +16,18 @@ void EnsureCurlInitialized() {
 size_t AppendToString(char* data, size_t size, size_t count, void* out) {
   static_cast<std::string*>(out)->append(data, size * count);
   return size * count;
+}
+
+Result<Duration> RequestTimeout(Duration timeout,
+                                std::optional<std::chrono::steady_clock::time_point> deadline,
+                                const std::string& request) {
+  if (!deadline) return timeout;
+  auto left = std::chrono::duration_cast<Duration>(*deadline - std::chrono::steady_clock::now());
+  if (left <= Duration(0)) {
+    return Unavailable(request + " not sent: the agent's lease deadline has passed",
+                       "the store answered too slowly to prove the lease; the agent retries");
+  }
+  return std::min(timeout, left);
 }
 
 }  // namespace pgpilot

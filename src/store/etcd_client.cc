@@ -185,18 +185,14 @@ Status EtcdClient::Authenticate(const std::string& endpoint) {
 
 Result<json> EtcdClient::PostOnce(const std::string& endpoint, const std::string& path,
                                   const std::string& body, bool with_token) {
-  Duration timeout = config_.request_timeout;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (deadline_) {
-      auto left = std::chrono::duration_cast<Duration>(*deadline_ - std::chrono::steady_clock::now());
-      if (left <= Duration(0)) {
-        return Unavailable("etcd " + endpoint + path + " not asked: the agent's lease deadline has passed",
-                           "the store answered too slowly to prove the lease; the agent retries");
-      }
-      timeout = std::min(timeout, left);
-    }
+    deadline = deadline_;
   }
+  auto budget = RequestTimeout(config_.request_timeout, deadline, "etcd " + endpoint + path);
+  if (!budget.ok()) return budget.error();
+  Duration timeout = *budget;
   Curl c;
   if (c.h == nullptr) return Internal("curl_easy_init failed");
   std::string answer;

@@ -181,19 +181,14 @@ Result<std::string> KubernetesClient::Token() {
 
 Result<KubernetesReply> KubernetesClient::Call(const std::string& method, const std::string& path,
                                                const json* body) {
-  Duration timeout = request_timeout_;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (deadline_) {
-      auto left = std::chrono::duration_cast<Duration>(*deadline_ - std::chrono::steady_clock::now());
-      if (left <= Duration(0)) {
-        return Unavailable("Kubernetes API " + method + " " + path +
-                               " not sent: the agent's lease deadline has passed",
-                           "the API server answered too slowly to prove the lease; the agent retries");
-      }
-      timeout = std::min(timeout, left);
-    }
+    deadline = deadline_;
   }
+  auto budget = RequestTimeout(request_timeout_, deadline, "Kubernetes API " + method + " " + path);
+  if (!budget.ok()) return budget.error();
+  Duration timeout = *budget;
   auto token = Token();
   if (!token.ok()) return token.error();
 
