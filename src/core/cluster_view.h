@@ -35,6 +35,12 @@ struct LeaderRecord {
   friend bool operator==(const LeaderRecord&, const LeaderRecord&) = default;
 };
 
+// True when `record` names `member` as the holder under `term` and was not released: the only
+// case in which that member may renew or release it.
+inline bool HeldBy(const std::optional<LeaderRecord>& record, const std::string& member, uint64_t term) {
+  return record && record->holder == member && record->term == term && !record->released;
+}
+
 struct MemberTags {
   bool nofailover = false;
   friend bool operator==(const MemberTags&, const MemberTags&) = default;

@@ -330,7 +330,7 @@ Result<LeaseWrite> EtcdStore::RenewLeader(const LeaseRequest& req, uint64_t term
   auto current = ReadLeader(ops, key);
   if (!current.ok()) return current.error();
   const auto& rec = current->record;
-  if (!rec || rec->holder != req.member || rec->term != term || rec->released || current->lease == 0) {
+  if (!HeldBy(rec, req.member, term) || current->lease == 0) {
     return LeaseWrite{false, rec};
   }
   auto alive = ops.KeepAlive(current->lease);
@@ -357,7 +357,7 @@ Result<bool> EtcdStore::ReleaseLeader(const LeaseRequest& req, uint64_t term) {
   auto current = ReadLeader(ops, key);
   if (!current.ok()) return current.error();
   const auto& rec = current->record;
-  if (!rec || rec->holder != req.member || rec->term != term || rec->released) return false;
+  if (!HeldBy(rec, req.member, term)) return false;
   // The released record carries no lease: it stays, with our final position, until taken.
   LeaderRecord next{req.member, term, req.ttl, req.lsn, req.timeline, true, 0};
   auto done = ops.Txn(json::array({Compare(key, "MOD", current->mod_revision)}),

@@ -246,9 +246,6 @@ namespace {
 struct LeaseState {
   std::optional<json> object;
   std::optional<LeaderRecord> record;
-  bool HeldBy(const std::string& member, uint64_t term) const {
-    return record && record->holder == member && record->term == term && !record->released;
-  }
 };
 
 Result<LeaseState> ReadLease(KubernetesClient& client, const std::string& cluster) {
@@ -312,7 +309,7 @@ Result<LeaseWrite> KubernetesStore::RenewLeader(const LeaseRequest& request, uin
   std::lock_guard<std::mutex> lock(mu_);
   auto state = ReadLease(*client_, cluster_);
   if (!state.ok()) return state.error();
-  if (!state->HeldBy(request.member, term)) return LeaseWrite{false, state->record};
+  if (!HeldBy(state->record, request.member, term)) return LeaseWrite{false, state->record};
   LeaderRecord next = *state->record;
   next.ttl = request.ttl;
   next.lsn = request.lsn;
@@ -324,7 +321,7 @@ Result<bool> KubernetesStore::ReleaseLeader(const LeaseRequest& request, uint64_
   std::lock_guard<std::mutex> lock(mu_);
   auto state = ReadLease(*client_, cluster_);
   if (!state.ok()) return state.error();
-  if (!state->HeldBy(request.member, term)) return false;
+  if (!HeldBy(state->record, request.member, term)) return false;
   LeaderRecord next = *state->record;
   next.released = true;
   next.lsn = request.lsn;

@@ -320,10 +320,7 @@ Result<LeaseWrite> SqliteStore::RenewLeader(const LeaseRequest& req, uint64_t te
   if (!txn.begun().ok()) return txn.begun().error();
   auto current = GetLeader();
   if (!current.ok()) return current.error();
-  if (!current->has_value() || (*current)->holder != req.member || (*current)->term != term ||
-      (*current)->released) {
-    return LeaseWrite{false, *current};
-  }
+  if (!HeldBy(*current, req.member, term)) return LeaseWrite{false, *current};
   LeaderRecord next{req.member, term, req.ttl, req.lsn, req.timeline, false, 0};
   auto written = WriteLeader(next, false);
   if (!written.ok()) return written.error();
@@ -337,10 +334,7 @@ Result<bool> SqliteStore::ReleaseLeader(const LeaseRequest& req, uint64_t term) 
   if (!txn.begun().ok()) return txn.begun().error();
   auto current = GetLeader();
   if (!current.ok()) return current.error();
-  if (!current->has_value() || (*current)->holder != req.member || (*current)->term != term ||
-      (*current)->released) {
-    return false;
-  }
+  if (!HeldBy(*current, req.member, term)) return false;
   LeaderRecord next{req.member, term, req.ttl, req.lsn, req.timeline, true, 0};
   auto written = WriteLeader(next, true);
   if (!written.ok()) return written.error();

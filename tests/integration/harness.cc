@@ -236,6 +236,33 @@ std::optional<std::vector<std::string>> LocalClusterUnderTest::SqlOnPrimary(cons
   return RunSql(uri, sql, error);
 }
 
+LocalClusterUnderTest::Takeover LocalClusterUnderTest::KillAndAwaitTakeover(const MemberView& primary,
+                                                                          const std::string& write_sql) {
+  Takeover result;
+  if (primary.agent_pid <= 0 || primary.postgres_pid <= 0) {
+    result.failure = "the primary's process ids are unknown";
+    return result;
+  }
+  auto killed_at = std::chrono::steady_clock::now();
+  if (kill(primary.agent_pid, SIGKILL) != 0 || kill(primary.postgres_pid, SIGKILL) != 0) {
+    result.failure = "kill -9 of the primary's agent or PostgreSQL failed";
+    return result;
+  }
+  std::optional<MemberView> next;
+  bool took_over = WaitUntil(
+      [&] {
+        next = Primary();
+        return next && next->name != primary.name && next->holds_lease &&
+               SqlOnPrimary(write_sql).has_value();
+      },
+      std::chrono::seconds(60));
+  result.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                      killed_at);
+  if (took_over) result.new_primary = next;
+  else result.failure = "no other member became a writable primary within 60 s";
+  return result;
+}
+
 bool LocalClusterUnderTest::Converged(int expected_members, const std::string& except) {
   return IsConverged(Members(), expected_members, except);
 }

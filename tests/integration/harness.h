@@ -95,6 +95,16 @@ class LocalClusterUnderTest {
   std::optional<std::vector<std::string>> SqlOnPrimary(const std::string& sql,
                                                        std::string* error = nullptr);
 
+  // kill -9 of `primary`'s agent and PostgreSQL, then waits up to 60 s until another member is
+  // the primary holding the lease and `write_sql` succeeds through the read-write connection
+  // string. `new_primary` is unset on failure, with the reason in `failure`.
+  struct Takeover {
+    std::optional<MemberView> new_primary;
+    std::chrono::milliseconds took{0};  // from the kill until the write succeeded
+    std::string failure;
+  };
+  Takeover KillAndAwaitTakeover(const MemberView& primary, const std::string& write_sql);
+
   // Every member except `except` is a streaming replica of the one primary on `timeline`.
   bool Converged(int expected_members, const std::string& except = "");
 

@@ -78,24 +78,10 @@ TEST(LocalCluster, BootstrapsReplicatesFailsOverAndRejoins) {
 
   // kill -9 the primary's agent and PostgreSQL: a replica takes over by itself.
   auto old_primary = *primary;
-  ASSERT_GT(old_primary.agent_pid, 0);
-  ASSERT_GT(old_primary.postgres_pid, 0);
-  auto killed_at = std::chrono::steady_clock::now();
-  ASSERT_EQ(kill(old_primary.agent_pid, SIGKILL), 0);
-  ASSERT_EQ(kill(old_primary.postgres_pid, SIGKILL), 0);
-
-  std::optional<MemberView> new_primary;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        new_primary = cluster.Primary();
-        return new_primary && new_primary->name != old_primary.name && new_primary->holds_lease &&
-               cluster.SqlOnPrimary("INSERT INTO items VALUES (101, 'after failover')").has_value();
-      },
-      seconds(60)))
-      << cluster.ListJson().dump(2);
-  auto failover = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - killed_at);
-  std::cout << "[ measured ] writable again " << failover.count() << " ms after kill -9 (ttl "
+  auto takeover = cluster.KillAndAwaitTakeover(old_primary, "INSERT INTO items VALUES (101, 'after failover')");
+  ASSERT_TRUE(takeover.new_primary) << takeover.failure << "\n" << cluster.ListJson().dump(2);
+  const std::optional<MemberView>& new_primary = takeover.new_primary;
+  std::cout << "[ measured ] writable again " << takeover.took.count() << " ms after kill -9 (ttl "
             << kTtl << " s)\n";
   EXPECT_GT(new_primary->timeline, old_primary.timeline);
   EXPECT_EQ(CountRows(cluster, new_primary->port), 101);
@@ -212,19 +198,10 @@ TEST(LocalCluster, EmptiedDataDirectoryOfAFormerPrimaryIsClonedNotInitialized) {
       << error;
 
   // The primary dies and another member takes over.
-  ASSERT_EQ(kill(primary->agent_pid, SIGKILL), 0);
-  ASSERT_EQ(kill(primary->postgres_pid, SIGKILL), 0);
+  auto takeover = cluster.KillAndAwaitTakeover(*primary, "INSERT INTO items VALUES (11)");
+  ASSERT_TRUE(takeover.new_primary) << takeover.failure << "\n" << cluster.ListJson().dump(2);
   ASSERT_TRUE(WaitUntil([&] { return !ProcessAlive(primary->postgres_pid); }, seconds(10)));
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        auto p = cluster.Primary();
-        return p && p->name != primary->name &&
-               cluster.SqlOnPrimary("INSERT INTO items VALUES (11)").has_value();
-      },
-      seconds(60)))
-      << cluster.ListJson().dump(2);
-  auto new_primary = cluster.Primary();
-  ASSERT_TRUE(new_primary.has_value());
+  const std::optional<MemberView>& new_primary = takeover.new_primary;
 
   // The former primary's volume comes back empty (the directory stays, as a fresh volume would).
   std::string data = cluster.dir() + "/" + primary->name + "/data";
