@@ -50,6 +50,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
                                                               : std::optional<uint64_t>(a.expected_revision));
             if (!w.ok()) return w.error();
             report->lease = LeaseOutcome{w->granted, w->record.value_or(LeaderRecord{}), sent};
+            if (w->granted && on_lease_) on_lease_(*ApplyLeaseOutcome({}, *report->lease).lease);
             if (!w->granted) {
               return Refused("the lease changed meanwhile" +
                              (w->record ? " (now " + w->record->holder + ")" : std::string()));
@@ -61,6 +62,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             auto w = store_.RenewLeader(Request(local), a.term);
             if (!w.ok()) return w.error();
             report->lease = LeaseOutcome{w->granted, w->record.value_or(LeaderRecord{}), sent};
+            if (w->granted && on_lease_) on_lease_(*ApplyLeaseOutcome({}, *report->lease).lease);
             return w->granted ? Status::Ok() : Refused("the lease is no longer ours");
           },
           [&](const AppendHistory& a) -> Status { return store_.AppendHistory(a.entry); },
@@ -82,7 +84,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             report->stopped_postgres = s.ok();
             return s;
           },
-          [&](const Promote&) -> Status { return pg->Promote(); },
+          [&](const Promote& a) -> Status { return pg->Promote(a.timeline); },
           [&](const Follow& a) -> Status { return pg->Follow(a.upstream); },
           [&](const EnsureSlots& a) -> Status { return pg->EnsureSlots(a.members); },
           [&](const KeepDataDirAside&) -> Status { return pg->KeepDataDirAside().status(); },

@@ -2,6 +2,7 @@
 // (never promote when the acquire before it did not succeed). It never decides anything.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ class Executor {
 
   ExecutionReport Run(const std::vector<Action>& actions, const LocalState& local);
 
+  // Called the moment a lease write is granted, before the next action runs (promote, start as
+  // primary): the HA loop arms the fence watchdog there, not after the whole decision.
+  void OnLeaseGranted(std::function<void(const OwnLease&)> listener) { on_lease_ = std::move(listener); }
+
  private:
   Status Do(const Action& action, const LocalState& local, ExecutionReport* report);
   LeaseRequest Request(const LocalState& local) const;
@@ -43,6 +48,7 @@ class Executor {
   PostgresController& postgres_;
   TaskRunner& tasks_;
   const Clock& clock_;
+  std::function<void(const OwnLease&)> on_lease_;
 };
 
 }  // namespace pgpilot

@@ -15,21 +15,24 @@
 namespace pgpilot {
 namespace {
 
+constexpr int kExpiredPollMs = 10;
+
 int64_t MonotonicNs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-void KillPostgres(const std::string& data_dir) {
+// Kills the postmaster of DATA_DIR if one runs; `quiet`: say nothing when none does.
+void KillPostgres(const std::string& data_dir, bool quiet) {
   auto content = ReadFile(JoinPath(data_dir, "postmaster.pid"));
   if (!content.ok()) {
-    LogInfo("fence: lease deadline passed; PostgreSQL is not running");
+    if (!quiet) LogInfo("fence: lease deadline passed; PostgreSQL is not running");
     return;
   }
   pid_t pid = static_cast<pid_t>(std::strtol(content->c_str(), nullptr, 10));
   if (pid <= 0 || kill(pid, 0) != 0) {
-    LogInfo("fence: lease deadline passed; PostgreSQL is not running");
+    if (!quiet) LogInfo("fence: lease deadline passed; PostgreSQL is not running");
     return;
   }
   // PostgreSQL runs in its own session (the agent starts it with setsid): killing the group
@@ -85,6 +88,7 @@ int RunFenceWatchdog(int fd, const std::string& data_dir) {
   signal(SIGTERM, SIG_IGN);  // only the agent's pipe tells us to go
   signal(SIGINT, SIG_IGN);
   int64_t deadline = 0;      // 0: disarmed
+  bool expired = false;      // the deadline passed and the agent has said nothing since
   bool agent_gone = false;
   while (true) {
     if (agent_gone && deadline == 0) return 0;
@@ -92,6 +96,10 @@ int RunFenceWatchdog(int fd, const std::string& data_dir) {
     if (deadline != 0) {
       int64_t left = deadline - MonotonicNs();
       timeout_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
+    } else if (expired) {
+      // A frozen agent's background start may still bring up a postmaster: it is killed
+      // before it finishes starting up (it writes postmaster.pid first).
+      timeout_ms = kExpiredPollMs;
     }
     if (agent_gone) {
       if (timeout_ms > 0) usleep(static_cast<useconds_t>(timeout_ms) * 1000);
@@ -103,6 +111,7 @@ int RunFenceWatchdog(int fd, const std::string& data_dir) {
         ssize_t n = read(fd, &value, sizeof value);
         if (n == sizeof value) {
           deadline = value;
+          expired = false;
         } else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
           agent_gone = true;
           if (deadline != 0) LogWarn("fence: the agent is gone while armed; enforcing its deadline");
@@ -110,8 +119,11 @@ int RunFenceWatchdog(int fd, const std::string& data_dir) {
       }
     }
     if (deadline != 0 && MonotonicNs() >= deadline) {
-      KillPostgres(data_dir);
+      KillPostgres(data_dir, /*quiet=*/false);
       deadline = 0;
+      expired = !agent_gone;
+    } else if (expired) {
+      KillPostgres(data_dir, /*quiet=*/true);
     }
   }
 }

@@ -21,7 +21,9 @@ class FenceWatchdog {
   static Result<std::unique_ptr<FenceWatchdog>> Start(ProcessRunner& runner, const std::string& data_dir);
   ~FenceWatchdog();
 
-  // PostgreSQL must be dead by `deadline` (CLOCK_MONOTONIC) unless Arm is called again.
+  // PostgreSQL must be dead by `deadline` (CLOCK_MONOTONIC) unless Arm is called again. Once the
+  // deadline has passed, the watchdog also kills any postmaster that appears later (a start the
+  // frozen agent had launched), until the agent arms or disarms it again.
   void Arm(MonoTime deadline);
   // PostgreSQL is known not to accept writes: nothing to enforce.
   void Disarm();

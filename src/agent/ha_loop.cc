@@ -13,13 +13,6 @@ namespace {
 constexpr Duration kPeerTimeout{1000};
 constexpr Duration kRepeatSteadyLogEvery{60000};
 
-std::string RoleOf(const LocalState& local) {
-  if (local.data_dir != DataDirKind::kValid) return "uninitialized";
-  if (!local.running) return "stopped";
-  if (!local.accepting) return "starting";
-  return local.in_recovery ? "replica" : "primary";
-}
-
 bool OnlyRoutine(const std::vector<Action>& actions) {
   for (const auto& a : actions) {
     if (!std::holds_alternative<RenewLease>(a) && !std::holds_alternative<EnsureSlots>(a)) return false;
@@ -39,7 +32,11 @@ HaLoop::HaLoop(const AgentConfig& config, Store& store, PostgresController& post
       executor_(config.name, config.ttl, store, postgres, tasks, clock),
       watchdog_(watchdog),
       clock_(clock),
-      board_(board) {}
+      board_(board) {
+  executor_.OnLeaseGranted([this](const OwnLease& lease) {
+    if (watchdog_ != nullptr) watchdog_->Arm(WatchdogDeadline(lease));
+  });
+}
 
 void HaLoop::Run(const std::atomic<bool>& stop) {
   auto token = store_.WaitForChange(~uint64_t{0}, Duration(0));
@@ -71,14 +68,17 @@ void HaLoop::WaitForNextTick(const std::atomic<bool>& stop) {
 void HaLoop::Tick() {
   Observation o;
   o.settings = settings_;
-  o.now = clock_.Now();
-  o.wall_now = clock_.WallNow();
   // While we hold the lease, no store call may run past the moment we must fence ourselves:
   // a store that stops answering then fails the call in time for Decide to stop PostgreSQL.
   store_.SetCallDeadline(memory_.lease ? std::optional(OwnLeaseDeadline(*memory_.lease))
                                        : std::nullopt);
   o.view = store_.Load();
   o.local = postgres_.Observe();
+  // The time is read after the store answered: a leader record first seen in this view was
+  // written before this moment, however slow the read was, so a slow read can never make
+  // another member's lease look older than it is.
+  o.now = clock_.Now();
+  o.wall_now = clock_.WallNow();
   o.local.task = tasks_.State();
   task_sequence_at_tick_ = o.local.task.running ? o.local.task.sequence - 1 : o.local.task.sequence;
   o.memory = memory_;
@@ -97,12 +97,10 @@ void HaLoop::Tick() {
   if (report.lease) memory_ = ApplyLeaseOutcome(memory_, *report.lease);
 
   if (watchdog_ != nullptr) {
-    if (memory_.lease) {
-      watchdog_->Arm(WatchdogDeadline(*memory_.lease));
-    } else if (report.stopped_postgres || !o.local.may_accept_writes()) {
-      // Never disarm while PostgreSQL might still be writable: the old deadline then fires.
-      watchdog_->Disarm();
-    }
+    WatchdogOrder order =
+        WatchdogAfterTick(memory_, report.stopped_postgres, o.local);
+    if (order.kind == WatchdogOrder::kArm) watchdog_->Arm(order.deadline);
+    if (order.kind == WatchdogOrder::kDisarm) watchdog_->Disarm();
   }
   Publish(o, d);
 }
@@ -111,7 +109,7 @@ MemberStatus HaLoop::BuildMember(const Observation& o, NodeState state, const st
   const LocalState& local = o.local;
   MemberStatus m;
   m.name = config_.name;
-  m.role = RoleOf(local);
+  m.role = PublishedRole(local);
   m.state = NodeStateName(state);
   m.reason = reason;
   m.api_url = config_.ApiUrl();

@@ -47,14 +47,7 @@ Result<Candidate> ParsePeerStatus(const std::string& body) {
   if (j.is_discarded() || !j.is_object()) return InvalidArgument("peer status is not a JSON object");
   auto member = DecodeMember("/status", JsonText(j));
   if (!member.ok()) return member.error();
-  Candidate c;
-  c.name = member->name;
-  c.reachable = true;
-  c.running_replica = member->role == "replica";
-  c.nofailover = member->tags.nofailover;
-  c.timeline = member->timeline;
-  c.wal_position = member->wal_position;
-  return c;
+  return CandidateFromMember(*member);
 }
 
 }  // namespace pgpilot

@@ -263,7 +263,7 @@ TEST(ClusterTable, ReleasedOrAbsentLease) {
 TEST(ClusterTable, JsonListsMembersInOrder) {
   ClusterView v = Healthy();
   v.members.pop_back();
-  v.history = {HistoryEntry{2, Lsn{0x3000000}, "pg-1", "pg-0", 3, WallTime{0}, "failover"}};
+  v.history = {HistoryEntry{2, Lsn{0x3000000}, 0, "pg-1", "pg-0", 3, WallTime{0}, "failover"}};
   auto j = nlohmann::json::parse(RenderClusterJson("orders", v, kConfigured));
   EXPECT_EQ(j["cluster"], "orders");
   EXPECT_EQ(j["system_id"], "7311350155343754086");

@@ -27,7 +27,9 @@ std::string Describe(const Start& a) {
 std::string Describe(const Stop& a) {
   return a.mode == StopMode::kImmediate ? "stop(immediate)" : "stop(fast)";
 }
-std::string Describe(const Promote&) { return "promote"; }
+std::string Describe(const Promote& a) {
+  return a.timeline == 0 ? "promote" : "promote(to timeline " + std::to_string(a.timeline) + ")";
+}
 std::string Describe(const Follow& a) {
   return a.upstream ? "follow(" + a.upstream->name + ")" : "follow(nobody)";
 }

@@ -35,7 +35,9 @@ enum class StartRole { kPrimary, kReplica };
 struct Start { StartRole role = StartRole::kReplica; std::optional<MemberEndpoint> upstream; };
 enum class StopMode { kFast, kImmediate };
 struct Stop { StopMode mode = StopMode::kFast; };
-struct Promote {};
+// Promote onto `timeline` (0: PostgreSQL's choice). Numbers come from the cluster's history, so
+// two promotions never create two different timelines with the same number.
+struct Promote { Timeline timeline = 0; };
 struct Follow { std::optional<MemberEndpoint> upstream; };  // rewrite primary_conninfo, reload
 struct EnsureSlots { std::vector<std::string> members; };    // physical slots on this primary
 struct KeepDataDirAside { std::string why; };               // rename, never delete

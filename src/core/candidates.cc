@@ -4,6 +4,33 @@
 
 namespace pgpilot {
 
+std::optional<std::string> Divergence(const Candidate& c, const std::vector<HistoryEntry>& history) {
+  Timeline newest = NewestTimeline(history);
+  if (c.timeline >= newest) return std::nullopt;
+  Fork fork = ForkBetween(history, newest, c.timeline);
+  std::string where = "diverged: on timeline " + std::to_string(c.timeline) + " at " +
+                      c.wal_position.ToString() + ", ";
+  if (fork.kind == Fork::kNotAncestor) {
+    return where + "which is not on the lineage of the newest timeline " + std::to_string(newest);
+  }
+  if (fork.kind == Fork::kAt && c.wal_position > fork.lsn) {
+    return where + "past where timeline " + std::to_string(newest) + "'s lineage left it (" +
+           fork.lsn.ToString() + ")";
+  }
+  return std::nullopt;
+}
+
+Candidate CandidateFromMember(const MemberStatus& member) {
+  Candidate c;
+  c.name = member.name;
+  c.reachable = true;
+  c.running_replica = member.role == "replica";
+  c.nofailover = member.tags.nofailover;
+  c.timeline = member.timeline;
+  c.wal_position = member.wal_position;
+  return c;
+}
+
 uint64_t AllowedLag(const std::optional<LeaderRecord>& last_leader, uint64_t maximum_lag) {
   if (last_leader && last_leader->released) return 0;
   return maximum_lag;
@@ -36,6 +63,28 @@ std::optional<std::string> Ineligibility(const Candidate& c,
   return std::nullopt;
 }
 
+Timeline NewestTimeline(const std::vector<HistoryEntry>& history) {
+  Timeline newest = 0;
+  for (const auto& h : history) newest = std::max(newest, h.timeline);
+  return newest;
+}
+
+Fork ForkBetween(const std::vector<HistoryEntry>& history, Timeline newer, Timeline older) {
+  Timeline t = newer;
+  while (t > older) {
+    const HistoryEntry* entry = nullptr;
+    for (const auto& h : history) {
+      if (h.timeline == t) entry = &h;
+    }
+    if (entry == nullptr) return Fork{};
+    Timeline parent = entry->parent != 0 ? entry->parent : t - 1;
+    if (parent == older) return Fork{Fork::kAt, entry->switch_lsn};
+    if (parent >= t) return Fork{};  // a malformed entry
+    t = parent;
+  }
+  return Fork{Fork::kNotAncestor, Lsn{}};
+}
+
 bool RanksBefore(const Candidate& a, const Candidate& b) {
   if (a.timeline != b.timeline) return a.timeline > b.timeline;
   if (a.wal_position != b.wal_position) return a.wal_position > b.wal_position;
@@ -43,13 +92,26 @@ bool RanksBefore(const Candidate& a, const Candidate& b) {
 }
 
 Ranking RankCandidates(const std::vector<Candidate>& all,
-                       const std::optional<LeaderRecord>& last_leader, uint64_t maximum_lag) {
+                       const std::optional<LeaderRecord>& last_leader, uint64_t maximum_lag,
+                       const std::vector<HistoryEntry>& history) {
   Ranking ranking;
+  std::vector<std::pair<Candidate, std::string>> diverged;
   for (const auto& c : all) {
     if (auto why = Ineligibility(c, last_leader, maximum_lag)) {
       ranking.excluded.push_back({c.name, *why});
+    } else if (auto off = Divergence(c, history)) {
+      diverged.emplace_back(c, *off);
     } else {
       ranking.eligible.push_back(c);
+    }
+  }
+  // A member whose WAL left the recorded history is promoted only when nobody on it can be.
+  bool history_member_eligible = !ranking.eligible.empty();
+  for (auto& [c, why] : diverged) {
+    if (!history_member_eligible) {
+      ranking.eligible.push_back(c);
+    } else {
+      ranking.excluded.push_back({c.name, why + "; a member on the recorded history is eligible"});
     }
   }
   std::sort(ranking.eligible.begin(), ranking.eligible.end(), RanksBefore);

@@ -225,5 +225,49 @@ TEST(RankingDescribe, ShowsTimelineAndPositionOfEachCandidate) {
   EXPECT_EQ(r.Describe(), "pg-1(tl 2, 0/3000148) > pg-2(tl 2, 0/3000060)");
 }
 
+
+// ---- the recorded history: unique timelines, lineage, divergence -------------------------------
+
+namespace history {
+
+HistoryEntry Entry(Timeline timeline, Timeline parent, uint64_t switch_lsn) {
+  HistoryEntry h;
+  h.timeline = timeline;
+  h.parent = parent;
+  h.switch_lsn = Lsn{switch_lsn};
+  return h;
+}
+
+TEST(ForkBetween, WalksParentsAndSkipsTimelinesOfOtherBranches) {
+  // 1 -> 2 at 0x100 (that branch lost), 1 -> 3 at 0x80, 3 -> 4 at 0x200.
+  std::vector<HistoryEntry> h = {Entry(2, 1, 0x100), Entry(3, 1, 0x80), Entry(4, 3, 0x200)};
+  Fork from_one = ForkBetween(h, 4, 1);
+  EXPECT_EQ(from_one.kind, Fork::kAt);
+  EXPECT_EQ(from_one.lsn, Lsn{0x80}) << "timeline 4 left timeline 1 where 3 branched, not where 2 did";
+  EXPECT_EQ(ForkBetween(h, 4, 3).lsn, Lsn{0x200});
+  EXPECT_EQ(ForkBetween(h, 4, 2).kind, Fork::kNotAncestor);
+  EXPECT_EQ(ForkBetween({Entry(4, 3, 0x200)}, 4, 1).kind, Fork::kUnknown) << "entry for 3 missing";
+  // Entries written before parents were recorded read as "branched from the timeline below".
+  EXPECT_EQ(ForkBetween({Entry(2, 0, 0x100)}, 2, 1).lsn, Lsn{0x100});
+  EXPECT_EQ(NewestTimeline(h), 4u);
+}
+
+TEST(Divergence, ReplicasPastTheLineageAreRankedOnlyWhenNobodyElseCan) {
+  std::vector<HistoryEntry> h = {Entry(2, 1, 0x100), Entry(3, 1, 0x80)};
+  Candidate on_history = Replica("pg-1", 1, 0x80);    // stopped exactly where 3 branched
+  Candidate diverged = Replica("pg-2", 2, 0x180);     // on the lost branch, ahead by LSN
+  EXPECT_FALSE(Divergence(on_history, h).has_value());
+  ASSERT_TRUE(Divergence(diverged, h).has_value());
+  EXPECT_THAT(*Divergence(diverged, h), HasSubstr("not on the lineage of the newest timeline 3"));
+  Ranking both = RankCandidates({diverged, on_history}, std::nullopt, kMaxLag, h);
+  EXPECT_EQ(Names(both.eligible), (std::vector<std::string>{"pg-1"}));
+  EXPECT_EQ(Names(both.excluded), (std::vector<std::string>{"pg-2"}));
+  // When nobody on the recorded history is left, a diverged member may still take over.
+  Ranking alone = RankCandidates({diverged}, std::nullopt, kMaxLag, h);
+  EXPECT_EQ(Names(alone.eligible), (std::vector<std::string>{"pg-2"}));
+}
+
+}  // namespace history
+
 }  // namespace
 }  // namespace pgpilot

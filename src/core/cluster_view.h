@@ -74,6 +74,7 @@ struct MemberStatus {
 struct HistoryEntry {
   Timeline timeline = 0;   // the new timeline
   Lsn switch_lsn;          // where the previous timeline ended
+  Timeline parent = 0;     // the timeline it branched from (0: not recorded, read as timeline - 1)
   std::string old_leader;
   std::string new_leader;
   uint64_t term = 0;

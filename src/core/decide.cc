@@ -33,6 +33,35 @@ const HistoryEntry* HistoryFor(const ClusterView& view, Timeline timeline) {
   return nullptr;
 }
 
+// Why our WAL cannot continue into the leader's timeline, or nullopt when it can (or the history
+// cannot tell). Timeline numbers are unique in a cluster (NextTimeline), so a higher number of
+// ours means we went on after the leader's timeline began.
+std::optional<std::string> DivergedFromLeader(const ClusterView& v, const LocalState& local,
+                                              const LeaderRecord& leader) {
+  std::string ours = "our timeline " + std::to_string(local.timeline) + " went on to " +
+                     local.wal_position.ToString();
+  if (local.timeline > leader.timeline) {
+    return ours + ", after the leader's timeline " + std::to_string(leader.timeline) + " began";
+  }
+  if (local.timeline == leader.timeline) return std::nullopt;
+  Fork fork = ForkBetween(v.history, leader.timeline, local.timeline);
+  if (fork.kind == Fork::kNotAncestor) {
+    return ours + ", a timeline the leader's timeline " + std::to_string(leader.timeline) +
+           " does not descend from";
+  }
+  if (fork.kind == Fork::kAt && local.wal_position > fork.lsn) {
+    return ours + " past where the leader's timeline " + std::to_string(leader.timeline) +
+           " left it at " + fork.lsn.ToString();
+  }
+  return std::nullopt;
+}
+
+// The timeline a promotion of ours creates: above ours and above every number the history
+// records (reserved by an earlier promotion, whether or not it finished).
+Timeline NextTimeline(const ClusterView& view, const LocalState& local) {
+  return std::max(local.timeline, NewestTimeline(view.history)) + 1;
+}
+
 // Take the lease only from a CAS on what we saw: absent, or this exact revision.
 AcquireLease AcquireFrom(const std::optional<LeaderRecord>& record) {
   if (!record) return AcquireLease{0, true};
@@ -249,7 +278,8 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
   }
   std::vector<Candidate> all = o.peers;
   all.push_back(self);
-  Ranking ranking = RankCandidates(all, v.leader, o.settings.maximum_lag_on_failover);
+  Ranking ranking =
+      RankCandidates(all, v.leader, o.settings.maximum_lag_on_failover, v.history);
   if (ranking.eligible.front().name != me) {
     return b.Done(NodeState::kReplica, lease_text + "; " + ranking.eligible.front().name +
                                            " is the better candidate: " + ranking.Describe());
@@ -257,8 +287,14 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
   AgentMemory& m = b.memory();
   m.previous_leader = v.leader ? v.leader->holder : "";
   m.promotion_reason = lease_text;
+  // The new timeline is recorded before PostgreSQL switches to it, so no later promotion can
+  // pick its number again, even if we stop right after promoting. PostgreSQL ends recovery at
+  // the end of the WAL it received: at or after the position recorded here.
+  Timeline next = NextTimeline(v, local);
   b.Add(AcquireFrom(v.leader));
-  b.Add(Promote{});
+  b.Add(AppendHistory{HistoryEntry{next, local.wal_position, local.timeline, m.previous_leader, me,
+                                   v.leader ? v.leader->term + 1 : 0, o.wall_now, lease_text}});
+  b.Add(Promote{next});
   return b.Done(NodeState::kPromoting,
                 lease_text + "; we are the best candidate, taking the lease: " + ranking.Describe());
 }
@@ -273,7 +309,7 @@ Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leade
   if (rec && rec->holder == me && !rec->released) {
     // We took the lease (or held it before a restart of the agent) and are still in recovery.
     b.Add(RenewLease{rec->term});
-    b.Add(Promote{});
+    b.Add(Promote{NextTimeline(v, local)});
     return b.Done(NodeState::kPromoting,
                   "we hold the leader lease (term " + std::to_string(rec->term) + "): promoting");
   }
@@ -283,19 +319,12 @@ Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leade
       return b.Done(NodeState::kReplica,
                     "leader " + rec->holder + " has not published its address yet");
     }
-    if (local.timeline < rec->timeline) {
-      // A former primary (or a replica that received WAL its old primary never shipped
-      // elsewhere) must not replay the new timeline on top of diverged WAL.
-      const HistoryEntry* fork = HistoryFor(v, local.timeline + 1);
-      if (fork != nullptr && local.wal_position > fork->switch_lsn) {
-        m.needs_rewind = true;
-        b.Add(Stop{StopMode::kFast});
-        return b.Done(NodeState::kStopped,
-                      "our timeline " + std::to_string(local.timeline) + " went on to " +
-                          local.wal_position.ToString() + " past the switch to timeline " +
-                          std::to_string(fork->timeline) + " at " + fork->switch_lsn.ToString() +
-                          ": stopping to rewind from " + rec->holder);
-      }
+    // A former primary (or a replica that received WAL its old primary never shipped
+    // elsewhere) must not replay the leader's timeline on top of diverged WAL.
+    if (auto diverged = DivergedFromLeader(v, local, *rec)) {
+      m.needs_rewind = true;
+      b.Add(Stop{StopMode::kFast});
+      return b.Done(NodeState::kStopped, *diverged + ": stopping to rewind from " + rec->holder);
     }
     if (local.upstream != HostPort(*ep)) {
       b.Add(Follow{*ep});
@@ -437,7 +466,7 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
     // The fence in Decide guarantees we hold a provable lease here.
     b.Add(RenewLease{m.lease->term});
     if (local.timeline > 1 && HistoryFor(v, local.timeline) == nullptr) {
-      b.Add(AppendHistory{HistoryEntry{local.timeline, local.timeline_switch_lsn,
+      b.Add(AppendHistory{HistoryEntry{local.timeline, local.timeline_switch_lsn, 0,
                                        m.previous_leader, me, m.lease->term, o.wall_now,
                                        m.promotion_reason.empty() ? std::string("promoted")
                                                                   : m.promotion_reason}});
@@ -502,6 +531,15 @@ AgentMemory ApplyLeaseOutcome(AgentMemory memory, const LeaseOutcome& outcome) {
     memory.lease.reset();
   }
   return memory;
+}
+
+WatchdogOrder WatchdogAfterTick(const AgentMemory& memory, bool stopped_postgres,
+                                const LocalState& observed) {
+  if (memory.lease) return {WatchdogOrder::kArm, WatchdogDeadline(*memory.lease)};
+  // A start launched under a lease we no longer hold may still bring PostgreSQL up writable.
+  if (observed.task.running) return {WatchdogOrder::kKeep, MonoTime{}};
+  if (stopped_postgres || !observed.may_accept_writes()) return {WatchdogOrder::kDisarm, MonoTime{}};
+  return {WatchdogOrder::kKeep, MonoTime{}};
 }
 
 MonoTime NextWakeup(const AgentMemory& memory, MonoTime now, Duration loop_wait) {

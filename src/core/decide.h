@@ -79,6 +79,16 @@ struct LeaseOutcome {
 };
 AgentMemory ApplyLeaseOutcome(AgentMemory memory, const LeaseOutcome& outcome);
 
+// What the fence watchdog must be told after a tick: armed to our lease's deadline while we hold
+// one; disarmed only once PostgreSQL is known not to accept writes; otherwise left alone, so the
+// deadline it already has still fires.
+struct WatchdogOrder {
+  enum Kind { kArm, kDisarm, kKeep } kind = kKeep;
+  MonoTime deadline;  // for kArm
+};
+WatchdogOrder WatchdogAfterTick(const AgentMemory& memory, bool stopped_postgres,
+                                const LocalState& observed);
+
 // The moment the loop must wake up at the latest to keep its promises (renew or demote in time).
 MonoTime NextWakeup(const AgentMemory& memory, MonoTime now, Duration loop_wait);
 

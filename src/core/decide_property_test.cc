@@ -317,7 +317,7 @@ class Gen {
         if (Chance(0.85)) v.members.push_back(Member(n));
       }
       for (Timeline tl = 2; tl <= 3; ++tl) {
-        if (Chance(0.5)) v.history.push_back(HistoryEntry{tl, Lsn{0x5000000 + Int(0, 3) * 0x40000}, "pg-0", "pg-1", 2, {}, "x"});
+        if (Chance(0.5)) v.history.push_back(HistoryEntry{tl, Lsn{0x5000000 + Int(0, 3) * 0x40000}, 0, "pg-0", "pg-1", 2, {}, "x"});
       }
       o.view = v;
     }
@@ -559,7 +559,7 @@ class World {
         Timeline tl = leader_ ? leader_->timeline : 1;
         if (Chance(0.5)) {
           ++tl;
-          history_.push_back(HistoryEntry{tl, Lsn{0x5000000 + lsn_drift_}, leader_ ? leader_->holder : "",
+          history_.push_back(HistoryEntry{tl, Lsn{0x5000000 + lsn_drift_}, 0, leader_ ? leader_->holder : "",
                                           Other(), 0, {}, "failover"});
         }
         SetLeader(Other(), (leader_ ? leader_->term : 0) + 1, tl, false);

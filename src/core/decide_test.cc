@@ -111,10 +111,12 @@ class Obs {
       std::erase_if(v.members, [&](const MemberStatus& m) { return m.name == name; });
     });
   }
-  Obs& History(Timeline timeline, uint64_t switch_lsn, std::string old_leader, std::string new_leader) {
+  Obs& History(Timeline timeline, uint64_t switch_lsn, std::string old_leader, std::string new_leader,
+              Timeline parent = 0) {
     return View([&](ClusterView& v) {
       HistoryEntry h;
       h.timeline = timeline;
+      h.parent = parent;
       h.switch_lsn = Lsn{switch_lsn};
       h.old_leader = old_leader;
       h.new_leader = new_leader;
@@ -258,7 +260,7 @@ std::string Summary(const Action& action) {
           [](const Stop& a) {
             return std::string(a.mode == StopMode::kImmediate ? "stop(immediate)" : "stop(fast)");
           },
-          [](const Promote&) { return std::string("promote"); },
+          [](const Promote& a) { return "promote(tl " + std::to_string(a.timeline) + ")"; },
           [](const Follow& a) { return a.upstream ? "follow(" + Endpoint(*a.upstream) + ")" : std::string("follow()"); },
           [](const EnsureSlots& a) {
             std::string out = "ensure_slots(";
@@ -541,11 +543,22 @@ std::vector<Case> Situations() {
       {"BestCandidateAcquiresAndPromotes",
        Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7), Duration(12000))
            .Peers({Peer("pg-2", 1, 0x4FFF000)}),
-       N::kPromoting, V{"acquire_lease(rev 7)", "promote"},
+       N::kPromoting, V{"acquire_lease(rev 7)", "append_history(tl 2)", "promote(tl 2)"},
        V{"lease of pg-0 expired", "best candidate", "pg-1(tl 1, 0/5000000) > pg-2"}, false,
        [](const Decision& d) {
          EXPECT_EQ(d.memory.previous_leader, "pg-0");
          EXPECT_THAT(d.memory.promotion_reason, HasSubstr("expired"));
+       }},
+      {"PromotionTakesATimelineNumberAboveEveryRecordedOne",
+       // Timeline 5 was reserved by a promotion that never finished: ours is 6, never a second 2.
+       Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7), Duration(12000))
+           .History(5, 0x5000000, "pg-0", "pg-2", 1).Peers({Peer("pg-2", 1, 0x4FFF000)}),
+       N::kPromoting, V{"acquire_lease(rev 7)", "append_history(tl 6)", "promote(tl 6)"}, V{"best candidate"},
+       false, [](const Decision& d) {
+         const HistoryEntry& h = std::get<AppendHistory>(d.actions[1]).entry;
+         EXPECT_EQ(h.parent, 1u);
+         EXPECT_EQ(h.switch_lsn, Lsn{0x5000000});
+         EXPECT_EQ(h.new_leader, "pg-1");
        }},
       {"WorseCandidateLetsTheBestOneTakeOver",
        Obs("pg-2", N::kReplica).Replica(1, 0x4FFF000, "pg-0").Leader(Lease("pg-0", 2, 7), Duration(12000))
@@ -558,7 +571,7 @@ std::vector<Case> Situations() {
       {"EqualPositionsSmallerNameTakesOver",
        Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7), kTtl)
            .Peers({Peer("pg-2", 1, 0x5000000)}),
-       N::kPromoting, V{"acquire_lease(rev 7)", "promote"}, V{"best candidate"}},
+       N::kPromoting, V{"acquire_lease(rev 7)", "append_history(tl 2)", "promote(tl 2)"}, V{"best candidate"}},
       {"EqualPositionsLargerNameStepsBack",
        Obs("pg-2", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7), kTtl)
            .Peers({Peer("pg-1", 1, 0x5000000)}),
@@ -566,11 +579,11 @@ std::vector<Case> Situations() {
       {"UnreachablePeerAheadDoesNotHoldUpFailover",
        Obs("pg-2", N::kReplica).Replica(1, 0x4FFF000, "pg-0").Leader(Lease("pg-0", 2, 7), kTtl)
            .Peers({Unreachable(Peer("pg-1", 1, 0x5000000))}),
-       N::kPromoting, V{"acquire_lease(rev 7)", "promote"}, V{"pg-1 (unreachable"}},
+       N::kPromoting, V{"acquire_lease(rev 7)", "append_history(tl 2)", "promote(tl 2)"}, V{"pg-1 (unreachable"}},
       {"NofailoverPeerAheadDoesNotHoldUpFailover",
        Obs("pg-2", N::kReplica).Replica(1, 0x4FFF000, "pg-0").Leader(Lease("pg-0", 2, 7), kTtl)
            .Peers({NoFailoverPeer(Peer("pg-1", 1, 0x5000000))}),
-       N::kPromoting, V{"acquire_lease(rev 7)", "promote"}, V{"nofailover"}},
+       N::kPromoting, V{"acquire_lease(rev 7)", "append_history(tl 2)", "promote(tl 2)"}, V{"nofailover"}},
       {"ReplicaLaggingBeyondMaximumLagIsIneligible",
        Obs("pg-2", N::kReplica).Replica(1, 0x5000000 - 2 * kMiB, "pg-0")
            .Leader(Lease("pg-0", 2, 7, 0x5000000), Duration(15000)),
@@ -578,7 +591,7 @@ std::vector<Case> Situations() {
       {"ReplicaLaggingExactlyMaximumLagIsEligible",
        Obs("pg-2", N::kReplica).Replica(1, 0x5000000 - kMiB, "pg-0")
            .Leader(Lease("pg-0", 2, 7, 0x5000000), Duration(15000)).Peers({}),
-       N::kPromoting, V{"acquire_lease(rev 7)", "promote"}, V{"best candidate"}},
+       N::kPromoting, V{"acquire_lease(rev 7)", "append_history(tl 2)", "promote(tl 2)"}, V{"best candidate"}},
       {"ReplicaOnAnOlderTimelineIsIneligible",
        Obs("pg-2", N::kReplica).Replica(1, 0x5000000, "pg-0")
            .Leader(Lease("pg-0", 2, 7, 0x5000000, 2), Duration(15000)),
@@ -596,18 +609,18 @@ std::vector<Case> Situations() {
       {"ReleasedLeaseTakenByTheMemberWithAllTheWal",
        Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Released("pg-0", 2, 8, 0x5000000))
            .Peers({Peer("pg-2", 1, 0x4FFF000)}),
-       N::kPromoting, V{"acquire_lease(rev 8)", "promote"}, V{"released by pg-0", "best candidate"}},
+       N::kPromoting, V{"acquire_lease(rev 8)", "append_history(tl 2)", "promote(tl 2)"}, V{"released by pg-0", "best candidate"}},
       {"ReleasedLeaseLaggingPeerIsExcluded",
        Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Released("pg-0", 2, 8, 0x5000000))
            .Peers({Peer("pg-2", 1, 0x4FFFFFF)}),
-       N::kPromoting, V{"acquire_lease(rev 8)", "promote"}, V{"pg-2 (", "released the lease cleanly"}},
+       N::kPromoting, V{"acquire_lease(rev 8)", "append_history(tl 2)", "promote(tl 2)"}, V{"pg-2 (", "released the lease cleanly"}},
       {"NoLeaderAtAllRunsAnElection",
        Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "").Peers({Peer("pg-2", 1, 0x4000000)}),
-       N::kPromoting, V{"acquire_lease(absent)", "promote"}, V{"no leader lease exists"}},
+       N::kPromoting, V{"acquire_lease(absent)", "append_history(tl 2)", "promote(tl 2)"}, V{"no leader lease exists"}},
       {"LeaseNamingUsWhileInRecoveryPromotes",
        Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-1", 3, 9))
            .OwnLease(3, 9, Duration(200)),
-       N::kPromoting, V{"renew_lease(term 3)", "promote"}, V{"we hold the leader lease (term 3)"}},
+       N::kPromoting, V{"renew_lease(term 3)", "promote(tl 2)"}, V{"we hold the leader lease (term 3)"}},
 
       // ---- a former primary coming back ----
       {"OldPrimaryReturningRewindsFromTheNewLeader",
@@ -628,8 +641,18 @@ std::vector<Case> Situations() {
       {"DivergedReplicaStopsToRewind",
        Obs("pg-0", N::kReplica).Replica(1, 0x5000200, "pg-1")
            .Leader(Lease("pg-1", 5, 40, 0x5000300, 2), Duration(2000)).History(2, 0x5000100, "pg-0", "pg-1"),
-       N::kStopped, V{"stop(fast)"}, V{"past the switch to timeline 2", "rewind from pg-1"},
+       N::kStopped, V{"stop(fast)"}, V{"past where the leader's timeline 2 left it", "rewind from pg-1"},
        false, [](const Decision& d) { EXPECT_TRUE(d.memory.needs_rewind); }},
+      {"ReplicaOnABranchTheLeaderDoesNotDescendFromStopsToRewind",
+       // 1 -> 2 at 0x5000100 (pg-0's, lost), 1 -> 3 at 0x5000080 (pg-1's): timeline 2 is foreign.
+       Obs("pg-0", N::kReplica).Replica(2, 0x5000100, "pg-1")
+           .Leader(Lease("pg-1", 6, 40, 0x5000300, 3), Duration(2000))
+           .History(2, 0x5000100, "pg-2", "pg-0", 1).History(3, 0x5000080, "pg-0", "pg-1", 1),
+       N::kStopped, V{"stop(fast)"}, V{"does not descend from", "rewind from pg-1"}},
+      {"ReplicaOnANewerTimelineThanTheLeadersStopsToRewind",
+       Obs("pg-0", N::kReplica).Replica(4, 0x5000100, "pg-1")
+           .Leader(Lease("pg-1", 6, 40, 0x5000300, 3), Duration(2000)),
+       N::kStopped, V{"stop(fast)"}, V{"after the leader's timeline 3 began"}},
       {"ReplicaShortOfTheSwitchPointJustFollows",
        Obs("pg-2", N::kReplica).Replica(1, 0x5000080, "pg-1")
            .Leader(Lease("pg-1", 5, 40, 0x5000300, 2), Duration(2000)).History(2, 0x5000100, "pg-0", "pg-1"),
@@ -866,7 +889,7 @@ TEST(DecideStory, FailoverAfterTheLeaderStopsRenewing) {
   LeaderRecord won = Lease("pg-1", 3, 8, 0x5000000);
   Decision d1 = pg1.Tick(o1, t, LeaseOutcome{true, won, t});
   Decision d2 = pg2.Tick(o2, t);
-  EXPECT_EQ(Summaries(d1.actions), (V{"acquire_lease(rev 7)", "promote"}));
+  EXPECT_EQ(Summaries(d1.actions), (V{"acquire_lease(rev 7)", "append_history(tl 2)", "promote(tl 2)"}));
   EXPECT_EQ(d1.next, N::kPromoting);
   EXPECT_TRUE(d2.actions.empty()) << Explain(N::kReplica, d2);
   EXPECT_EQ(d2.next, N::kReplica);
@@ -978,6 +1001,37 @@ TEST(DecideSafety, AnInitializedClusterIsNeverBootstrappedOrWiped) {
     }
   }
   EXPECT_GT(checked, 1000);
+}
+
+}  // namespace
+}  // namespace pgpilot
+
+namespace pgpilot {
+namespace {
+
+TEST(WatchdogAfterTick, ArmedWithALeaseKeptWhileAStartRunsDisarmedOnlyWhenNothingCanWrite) {
+  AgentMemory holding;
+  holding.lease = OwnLease{3, 9, MonoTime{std::chrono::seconds(100)}, Duration(8000)};
+  LocalState down;  // PostgreSQL not running, no task
+  WatchdogOrder armed = WatchdogAfterTick(holding, false, down);
+  EXPECT_EQ(armed.kind, WatchdogOrder::kArm);
+  EXPECT_EQ(armed.deadline, WatchdogDeadline(*holding.lease));
+
+  AgentMemory lost;  // no lease any more
+  EXPECT_EQ(WatchdogAfterTick(lost, false, down).kind, WatchdogOrder::kDisarm);
+
+  LocalState starting = down;  // a start launched under the old lease may still finish
+  starting.task = TaskState{TaskKind::kStart, true, 4, false, "", false};
+  EXPECT_EQ(WatchdogAfterTick(lost, false, starting).kind, WatchdogOrder::kKeep);
+
+  LocalState writable;
+  writable.data_dir = DataDirKind::kValid;
+  writable.running = true;
+  writable.accepting = true;
+  EXPECT_EQ(WatchdogAfterTick(lost, false, writable).kind, WatchdogOrder::kKeep)
+      << "never disarmed while PostgreSQL may still accept writes";
+  EXPECT_EQ(WatchdogAfterTick(lost, true, writable).kind, WatchdogOrder::kDisarm)
+      << "a stop this tick succeeded";
 }
 
 }  // namespace

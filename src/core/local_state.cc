@@ -13,6 +13,13 @@ const char* DataDirKindName(DataDirKind kind) {
   return "unknown";
 }
 
+const char* PublishedRole(const LocalState& local) {
+  if (local.data_dir != DataDirKind::kValid) return "uninitialized";
+  if (!local.running) return "stopped";
+  if (!local.accepting) return "starting";
+  return local.in_recovery ? "replica" : "primary";
+}
+
 const char* TaskKindName(TaskKind kind) {
   switch (kind) {
     case TaskKind::kNone: return "none";

@@ -61,4 +61,8 @@ struct LocalState {
   bool is_running_replica() const { return running && accepting && in_recovery; }
 };
 
+// The role a member publishes (store entry, API): "uninitialized", "stopped", "starting",
+// "replica" or "primary".
+const char* PublishedRole(const LocalState& local);
+
 }  // namespace pgpilot

@@ -96,6 +96,8 @@ std::optional<NodeState> ParseNodeState(std::string_view name) {
 
 std::span<const Transition> Transitions() { return kTransitions; }
 
+std::span<const NodeState> ReachableFromAnywhere() { return kReachableFromAnywhere; }
+
 bool IsLegalTransition(NodeState from, NodeState to) {
   if (from == to) return true;
   if (std::find(std::begin(kReachableFromAnywhere), std::end(kReachableFromAnywhere), to) !=

@@ -40,6 +40,8 @@ struct Transition {
 
 // The table of legal transitions (staying in the same state is always legal).
 std::span<const Transition> Transitions();
+// States any state may move to, because the observation alone decides them (not in Transitions()).
+std::span<const NodeState> ReachableFromAnywhere();
 bool IsLegalTransition(NodeState from, NodeState to);
 
 }  // namespace pgpilot

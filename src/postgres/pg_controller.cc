@@ -120,10 +120,42 @@ std::string PgController::ManagedUpstream() const {
   return "";
 }
 
-Lsn PgController::TimelineSwitchLsn(Timeline timeline) const {
+namespace {
+
+constexpr const char* kPlaceholderMark = "pgpilot placeholder: timeline number taken by the cluster";
+
+std::string HistoryFileName(Timeline timeline) {
   char name[32];
   std::snprintf(name, sizeof name, "pg_wal/%08X.history", timeline);
-  auto content = ReadFile(DataPath(name));
+  return name;
+}
+
+}  // namespace
+
+std::vector<std::string> PgController::PlaceTimelinePlaceholders(Timeline timeline) const {
+  std::vector<std::string> placed;
+  for (Timeline t = 2; t < timeline; ++t) {
+    std::string path = DataPath(HistoryFileName(t).c_str());
+    if (PathExists(path)) continue;  // a real history file is never touched
+    std::string content = "1\t0/0\t" + std::string(kPlaceholderMark) + "\n";
+    if (WriteFileAtomic(path, content, 0600).ok()) placed.push_back(path);
+  }
+  return placed;
+}
+
+void PgController::RemoveTimelinePlaceholders() const {
+  auto names = ListDirectory(DataPath("pg_wal"));
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
+    if (name.size() < 8 || name.compare(name.size() - 8, 8, ".history") != 0) continue;
+    std::string path = JoinPath(DataPath("pg_wal"), name);
+    auto content = ReadFile(path);
+    if (content.ok() && content->find(kPlaceholderMark) != std::string::npos) unlink(path.c_str());
+  }
+}
+
+Lsn PgController::TimelineSwitchLsn(Timeline timeline) const {
+  auto content = ReadFile(DataPath(HistoryFileName(timeline).c_str()));
   if (!content.ok()) return Lsn{};
   Lsn last;
   std::istringstream in(*content);
@@ -300,6 +332,7 @@ Status PgController::SpawnAndWait(bool need_accepting) {
 
 Status PgController::Start(StartRole role, const std::optional<MemberEndpoint>& upstream) {
   if (RunningPostmasterPid() > 0) return FailedPrecondition("PostgreSQL is already running");
+  RemoveTimelinePlaceholders();  // left by a promotion interrupted by a crash
   if (Status s = WriteConfiguration(role, upstream); !s.ok()) return s;
   return SpawnAndWait(/*need_accepting=*/role == StartRole::kPrimary);
 }
@@ -328,18 +361,23 @@ Status PgController::Stop(StopMode mode) {
   return Status::Ok();
 }
 
-Status PgController::Promote() {
+Status PgController::Promote(Timeline timeline) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!conn_ || !conn_->healthy()) {
     auto c = PgConnection::Connect(LocalConninfo("pgpilot-agent"));
     if (!c.ok()) return c.error();
     conn_.emplace(std::move(c.value()));
   }
+  RemoveTimelinePlaceholders();
+  std::vector<std::string> placed = PlaceTimelinePlaceholders(timeline);
   auto rows = conn_->Query("SELECT pg_promote(true, 2)");
   if (!rows.ok()) return rows.error();
   if (rows->empty() || !rows->front()[0] || *rows->front()[0] != "t") {
+    // Still replaying: the placeholders stay until PostgreSQL has picked its number (the next
+    // Promote or Start removes them).
     return Unavailable("promotion did not finish within 2s; the next loop checks again");
   }
+  for (const std::string& path : placed) unlink(path.c_str());
   return Status::Ok();
 }
 

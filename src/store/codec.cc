@@ -178,6 +178,7 @@ std::string EncodeHistory(const std::vector<HistoryEntry>& history) {
   for (const auto& h : history) {
     list.push_back(json{{"timeline", h.timeline},
                         {"switch_lsn", h.switch_lsn.ToString()},
+                        {"parent_timeline", h.parent},
                         {"old_leader", h.old_leader},
                         {"new_leader", h.new_leader},
                         {"term", h.term},
@@ -202,6 +203,7 @@ Result<std::vector<HistoryEntry>> DecodeHistory(const std::string& key, const st
     HistoryEntry h;
     h.timeline = static_cast<Timeline>(r.Uint("timeline"));
     h.switch_lsn = r.LsnField("switch_lsn");
+    h.parent = static_cast<Timeline>(r.Uint("parent_timeline", false));
     h.old_leader = r.String("old_leader");
     h.new_leader = r.String("new_leader");
     h.term = r.Uint("term");

@@ -84,8 +84,8 @@ TEST(Codec, MemberRoundTripsEveryField) {
 
 TEST(Codec, HistoryRoundTripsInOrder) {
   std::vector<HistoryEntry> h = {
-      {2, Lsn{0x3000148}, "pg-0", "pg-1", 2, WallTime{1700000000000}, "failover: pg-0 lost its lease"},
-      {3, Lsn{0x16B374D848}, "pg-1", "pg-0", 9, WallTime{1700000100000}, "switchover"},
+      {2, Lsn{0x3000148}, 1, "pg-0", "pg-1", 2, WallTime{1700000000000}, "failover: pg-0 lost its lease"},
+      {3, Lsn{0x16B374D848}, 0, "pg-1", "pg-0", 9, WallTime{1700000100000}, "switchover"},
   };
   auto back = DecodeHistory("k", EncodeHistory(h));
   ASSERT_TRUE(back.ok()) << back.error().ToString();
@@ -119,7 +119,7 @@ TEST(Codec, EncodingInvalidUtf8DoesNotThrowAndStaysDecodable) {
   EXPECT_THAT(back->reason, HasSubstr("/data holds files"));
   EXPECT_THAT(back->reason, HasSubstr(".txt"));
 
-  std::vector<HistoryEntry> h = {{2, Lsn{1}, "a", "b", 1, WallTime{1}, "bad \xc3"}};
+  std::vector<HistoryEntry> h = {{2, Lsn{1}, 0, "a", "b", 1, WallTime{1}, "bad \xc3"}};
   ASSERT_NO_THROW(text = EncodeHistory(h));
   EXPECT_TRUE(DecodeHistory("k", text).ok());
   ASSERT_NO_THROW(text = EncodeLeader(LeaderRecord{"pg\xff", 1, Duration(1000), Lsn{}, 1, false, 0}));

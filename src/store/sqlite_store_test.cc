@@ -361,7 +361,7 @@ TEST_F(SqliteStoreTest, WritesOnTopOfGarbageAreErrorsNotCrashes) {
   auto claim = s->ClaimInitialize("pg-0", "");
   ASSERT_TRUE(claim.ok());
   EXPECT_FALSE(*claim) << "something already sits at initialize";
-  Status h = s->AppendHistory(HistoryEntry{2, Lsn{1}, "a", "b", 1, WallTime{1}, "r"});
+  Status h = s->AppendHistory(HistoryEntry{2, Lsn{1}, 0, "a", "b", 1, WallTime{1}, "r"});
   ASSERT_FALSE(h.ok());
   EXPECT_THAT(h.error().message, HasSubstr("history"));
 }

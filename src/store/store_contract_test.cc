@@ -954,8 +954,8 @@ TEST_P(StoreContractTest, AMemberWithALongerTtlOutlivesOneWithAShorterTtl) {
 
 TEST_P(StoreContractTest, AppendHistoryRoundTripsInOrderAndIgnoresARecordedTimeline) {
   auto s = Open();
-  HistoryEntry h2{2, Lsn{0x3000148}, "pg-0", "pg-1", 2, WallTime{1700000000000}, "failover"};
-  HistoryEntry h3{3, Lsn{0x16B374D848}, "pg-1", "pg-0", 5, WallTime{1700000100000}, "switchover"};
+  HistoryEntry h2{2, Lsn{0x3000148}, 1, "pg-0", "pg-1", 2, WallTime{1700000000000}, "failover"};
+  HistoryEntry h3{3, Lsn{0x16B374D848}, 1, "pg-1", "pg-0", 5, WallTime{1700000100000}, "switchover"};
   Status a = s->AppendHistory(h2);
   ASSERT_TRUE(a.ok()) << a.ToString();
   ASSERT_TRUE(Open()->AppendHistory(h3).ok()) << "appended by another instance";
@@ -982,7 +982,7 @@ TEST_P(StoreContractTest, ClustersDoNotSeeEachOther) {
   ASSERT_TRUE(*a->ClaimInitialize("pg-0", ""));
   ASSERT_TRUE(a->AcquireLeader(Req("pg-0"), std::nullopt)->granted);
   ASSERT_TRUE(a->PutMember(Member("pg-0"), Duration(60000)).ok());
-  ASSERT_TRUE(a->AppendHistory(HistoryEntry{2, Lsn{1}, "a", "b", 1, WallTime{1}, "r"}).ok());
+  ASSERT_TRUE(a->AppendHistory(HistoryEntry{2, Lsn{1}, 0, "a", "b", 1, WallTime{1}, "r"}).ok());
   for (Store* other : {b.get(), c.get()}) {
     auto view = other->Load();
     ASSERT_TRUE(view.ok());
@@ -1097,7 +1097,7 @@ TEST_P(StoreContractTest, RenewalsAndMemberRefreshesDoNotWakeTheWaiter) {
   // Before the wait: a renewal, a refresh and a history entry.
   ASSERT_TRUE(other->RenewLeader(Req("pg-1", 0x200), 1)->granted);
   ASSERT_TRUE(other->PutMember(Member("pg-1", 0x5000000), Duration(60000)).ok());
-  ASSERT_TRUE(other->AppendHistory(HistoryEntry{2, Lsn{1}, "a", "b", 1, WallTime{1}, "r"}).ok());
+  ASSERT_TRUE(other->AppendHistory(HistoryEntry{2, Lsn{1}, 0, "a", "b", 1, WallTime{1}, "r"}).ok());
   auto r = waiter->WaitForChange(token, Duration(500));
   ASSERT_TRUE(r.ok()) << r.error().ToString();
   EXPECT_EQ(*r, token) << "woken by a renewal, a member refresh or a history entry";
@@ -1234,7 +1234,7 @@ TEST_P(StoreContractTest, UnreachableStoreIsAnErrorNotARefusalAndRecovers) {
     expect_unavailable("DeleteMember", [&] { return st(s->DeleteMember("pg-5")); }, false);
     if (all) {
       expect_unavailable("AppendHistory", [&] {
-        return st(s->AppendHistory(HistoryEntry{7, Lsn{1}, "a", "b", 1, WallTime{1}, "r"}));
+        return st(s->AppendHistory(HistoryEntry{7, Lsn{1}, 0, "a", "b", 1, WallTime{1}, "r"}));
       }, false);
     }
     // Waiting on a store that cannot be reached reports it (no silent timeouts while the store is

@@ -9,12 +9,15 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "harness.h"
+#include "platform/clock.h"
 #include "platform/process.h"
+#include "store/sqlite_store.h"
 
 namespace pgpilot::testing {
 namespace {
@@ -106,6 +109,60 @@ TEST(LocalCluster, BootstrapsReplicatesFailsOverAndRejoins) {
     EXPECT_EQ(entry.path().filename().string().find(".aside"), std::string::npos)
         << "rejoining must not replace the data directory: " << entry.path();
   }
+}
+
+TEST(LocalCluster, PromotionTakesTheTimelineNumberTheHistoryReserved) {
+  // A promotion that was recorded in the history but never happened (its member was fenced
+  // first) reserved timeline 5. The next failover must not reuse a number: PostgreSQL is made to
+  // take 6, with the history saying where 6 came from, and the old primary rejoins on it.
+  LocalClusterUnderTest cluster(3, kTtl);
+  ExpectUpHealthy(cluster);
+  auto old_primary = cluster.Primary();
+  ASSERT_TRUE(old_primary.has_value());
+  std::string error;
+  ASSERT_TRUE(cluster.SqlOnPrimary("CREATE TABLE items (id int primary key)", &error)) << error;
+  ASSERT_TRUE(cluster.SqlOnPrimary("INSERT INTO items VALUES (1)", &error)) << error;
+
+  RealClock clock;
+  auto store = SqliteStore::Open(cluster.dir() + "/store.db", "local", clock);
+  ASSERT_TRUE(store.ok()) << store.error().ToString();
+  HistoryEntry reserved{5, Lsn{0x3000000}, 1, old_primary->name, "pg-x", 9, WallTime{1}, "reserved, never promoted"};
+  ASSERT_TRUE((*store)->AppendHistory(reserved).ok());
+
+  auto takeover = cluster.KillAndAwaitTakeover(*old_primary, "INSERT INTO items VALUES (2)");
+  ASSERT_TRUE(takeover.new_primary) << takeover.failure << "\n" << cluster.ListJson().dump(2);
+  EXPECT_EQ(takeover.new_primary->timeline, 6) << cluster.ListJson().dump(2);
+  auto tli = cluster.Sql(takeover.new_primary->port, "SELECT timeline_id FROM pg_control_checkpoint()");
+  ASSERT_TRUE(tli && !tli->empty());
+  EXPECT_TRUE(WaitUntil([&] {
+    auto now = cluster.Sql(takeover.new_primary->port, "SELECT timeline_id FROM pg_control_checkpoint()");
+    return now && !now->empty() && (*now)[0] == "6";
+  }, seconds(30))) << "PostgreSQL's own timeline";
+  auto view = (*store)->Load();
+  ASSERT_TRUE(view.ok());
+  const HistoryEntry* six = nullptr;
+  for (const auto& h : view->history) {
+    if (h.timeline == 6) six = &h;
+  }
+  ASSERT_NE(six, nullptr) << "the promotion records its timeline";
+  EXPECT_EQ(six->parent, 1u);
+  EXPECT_EQ(six->new_leader, takeover.new_primary->name);
+  // No placeholder history file is left behind on the new primary.
+  std::string wal = cluster.dir() + "/" + takeover.new_primary->name + "/data/pg_wal";
+  for (const auto& entry : std::filesystem::directory_iterator(wal)) {
+    if (entry.path().extension() != ".history") continue;
+    std::ifstream in(entry.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.find("pgpilot placeholder"), std::string::npos) << entry.path();
+  }
+
+  ASSERT_TRUE(WaitUntil([&] { return cluster.Converged(2, old_primary->name); }, seconds(60)))
+      << cluster.ListJson().dump(2);
+  CommandResult up = cluster.Up();
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  ASSERT_TRUE(WaitUntil([&] { return cluster.Converged(3); }, seconds(60))) << cluster.ListJson().dump(2);
+  EXPECT_EQ(cluster.Member(old_primary->name)->timeline, 6);
+  EXPECT_TRUE(WaitUntil([&] { return CountRows(cluster, old_primary->port) == 2; }, seconds(30)));
 }
 
 TEST(LocalCluster, FrozenPrimaryAgentFencesItsPostgresBeforeAnotherIsPromoted) {
