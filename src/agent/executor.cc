@@ -84,7 +84,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             report->stopped_postgres = s.ok();
             return s;
           },
-          [&](const Promote& a) -> Status { return pg->Promote(a.timeline); },
+          [&](const Promote& a) -> Status { return pg->Promote(local.timeline, a.timeline); },
           [&](const Follow& a) -> Status { return pg->Follow(a.upstream); },
           [&](const EnsureSlots& a) -> Status { return pg->EnsureSlots(a.members); },
           [&](const KeepDataDirAside&) -> Status { return pg->KeepDataDirAside().status(); },

@@ -23,17 +23,19 @@ int64_t MonotonicNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// Kills the postmaster of DATA_DIR if one runs; `quiet`: say nothing when none does.
-void KillPostgres(const std::string& data_dir, bool quiet) {
+// Kills the postmaster of DATA_DIR if one runs, unless its pid is `already_killed` (the pid file
+// a killed postmaster leaves behind may name a reused pid); `quiet`: say nothing when none runs.
+// Returns the pid it killed, or 0.
+pid_t KillPostgres(const std::string& data_dir, bool quiet, pid_t already_killed) {
   auto content = ReadFile(JoinPath(data_dir, "postmaster.pid"));
   if (!content.ok()) {
     if (!quiet) LogInfo("fence: lease deadline passed; PostgreSQL is not running");
-    return;
+    return 0;
   }
   pid_t pid = static_cast<pid_t>(std::strtol(content->c_str(), nullptr, 10));
-  if (pid <= 0 || kill(pid, 0) != 0) {
+  if (pid <= 0 || pid == already_killed || kill(pid, 0) != 0) {
     if (!quiet) LogInfo("fence: lease deadline passed; PostgreSQL is not running");
-    return;
+    return 0;
   }
   // PostgreSQL runs in its own session (the agent starts it with setsid): killing the group
   // stops every backend at once, even stopped ones, so none can acknowledge another commit.
@@ -41,6 +43,7 @@ void KillPostgres(const std::string& data_dir, bool quiet) {
   kill(pid, SIGKILL);
   LogError("fence: the agent did not renew its leader lease in time (frozen or dead): killed "
            "PostgreSQL (postmaster pid " + std::to_string(pid) + ") so it cannot accept writes");
+  return pid;
 }
 
 }  // namespace
@@ -89,6 +92,7 @@ int RunFenceWatchdog(int fd, const std::string& data_dir) {
   signal(SIGINT, SIG_IGN);
   int64_t deadline = 0;      // 0: disarmed
   bool expired = false;      // the deadline passed and the agent has said nothing since
+  pid_t killed = 0;          // the postmaster killed last
   bool agent_gone = false;
   while (true) {
     if (agent_gone && deadline == 0) return 0;
@@ -119,11 +123,11 @@ int RunFenceWatchdog(int fd, const std::string& data_dir) {
       }
     }
     if (deadline != 0 && MonotonicNs() >= deadline) {
-      KillPostgres(data_dir, /*quiet=*/false);
+      if (pid_t pid = KillPostgres(data_dir, /*quiet=*/false, killed); pid != 0) killed = pid;
       deadline = 0;
       expired = !agent_gone;
     } else if (expired) {
-      KillPostgres(data_dir, /*quiet=*/true);
+      if (pid_t pid = KillPostgres(data_dir, /*quiet=*/true, killed); pid != 0) killed = pid;
     }
   }
 }

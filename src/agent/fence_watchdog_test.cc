@@ -53,11 +53,18 @@ bool ExitsWithin(pid_t pid, milliseconds within) {
 
 void Send(int fd, int64_t value) { ASSERT_EQ(write(fd, &value, sizeof value), static_cast<ssize_t>(sizeof value)); }
 
-TEST(FenceWatchdog, KeepsKillingAPostmasterThatStartsAfterTheDeadlineUntilArmedAgain) {
+TEST(FenceWatchdog, KeepsKillingAPostmasterThatStartsAfterTheDeadlineUntilToldOtherwise) {
   testing::ScratchDir dir("pgpilot-watchdog-test");
   int fds[2];
   ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);  // the fake postmasters must not hold the pipe open
-  std::thread watchdog([&] { RunFenceWatchdog(fds[0], dir.path()); });
+  // The watchdog runs as its own process, as in production (it ignores SIGTERM, which must not
+  // leak into this test binary's later children).
+  pid_t watchdog = fork();
+  if (watchdog == 0) {
+    close(fds[1]);
+    _exit(RunFenceWatchdog(fds[0], dir.path()));
+  }
+  close(fds[0]);
 
   pid_t first = StartFakePostmaster(dir.path());
   Send(fds[1], MonotonicNowNs() + 100'000'000);  // deadline in 100 ms
@@ -69,6 +76,14 @@ TEST(FenceWatchdog, KeepsKillingAPostmasterThatStartsAfterTheDeadlineUntilArmedA
   pid_t late = StartFakePostmaster(dir.path());
   EXPECT_TRUE(ExitsWithin(late, milliseconds(1000))) << "a late postmaster must not survive";
 
+  // Disarmed (the agent saw PostgreSQL down and starts it read-only): left alone.
+  Send(fds[1], 0);
+  std::this_thread::sleep_for(milliseconds(50));
+  pid_t replica = StartFakePostmaster(dir.path());
+  EXPECT_FALSE(ExitsWithin(replica, milliseconds(300)));
+  kill(replica, SIGKILL);
+  EXPECT_TRUE(ExitsWithin(replica, milliseconds(1000)));
+
   // Armed again with a later deadline: the new postmaster is the agent's to run.
   Send(fds[1], MonotonicNowNs() + 60'000'000'000);
   std::this_thread::sleep_for(milliseconds(50));
@@ -77,8 +92,7 @@ TEST(FenceWatchdog, KeepsKillingAPostmasterThatStartsAfterTheDeadlineUntilArmedA
 
   Send(fds[1], 0);  // disarm, then the agent goes away: the watchdog exits
   close(fds[1]);
-  watchdog.join();
-  close(fds[0]);
+  EXPECT_TRUE(ExitsWithin(watchdog, milliseconds(2000))) << "the watchdog exits once disarmed and alone";
   EXPECT_FALSE(ExitsWithin(allowed, milliseconds(50))) << "disarmed: nothing killed on exit";
   kill(allowed, SIGKILL);
   EXPECT_TRUE(ExitsWithin(allowed, milliseconds(1000)));

@@ -33,6 +33,26 @@ const HistoryEntry* HistoryFor(const ClusterView& view, Timeline timeline) {
   return nullptr;
 }
 
+// The history entry a promotion records before it happens. The switch point is what we have
+// replayed: PostgreSQL ends recovery at or after it, so the record errs towards calling other
+// members diverged (a rewind that finds nothing to do), never towards missing a divergence.
+HistoryEntry Reservation(const Observation& o, Timeline next, const std::string& previous_leader,
+                         const std::string& reason) {
+  const ClusterView& v = *o.view;
+  return HistoryEntry{next, o.local.replayed, o.local.timeline, previous_leader,
+                      o.settings.member_name, v.leader ? v.leader->term + 1 : 0, o.wall_now, reason};
+}
+
+// Our own reservation of the newest timeline, made for a promotion that has not happened yet.
+const HistoryEntry* OwnReservation(const ClusterView& v, const LocalState& local, const std::string& me) {
+  const HistoryEntry* newest = nullptr;
+  for (const auto& h : v.history) {
+    if (newest == nullptr || h.timeline > newest->timeline) newest = &h;
+  }
+  if (newest != nullptr && newest->new_leader == me && newest->timeline > local.timeline) return newest;
+  return nullptr;
+}
+
 // Why our WAL cannot continue into the leader's timeline, or nullopt when it can (or the history
 // cannot tell). Timeline numbers are unique in a cluster (NextTimeline), so a higher number of
 // ours means we went on after the leader's timeline began.
@@ -40,17 +60,22 @@ std::optional<std::string> DivergedFromLeader(const ClusterView& v, const LocalS
                                               const LeaderRecord& leader) {
   std::string ours = "our timeline " + std::to_string(local.timeline) + " went on to " +
                      local.wal_position.ToString();
-  if (local.timeline > leader.timeline) {
-    return ours + ", after the leader's timeline " + std::to_string(leader.timeline) + " began";
+  Timeline theirs = leader.timeline;
+  if (local.timeline > theirs) {
+    // A new primary's record carries its old timeline until its first renewal after promoting:
+    // a timeline the history credits to the leader is the one we already follow.
+    const HistoryEntry* entry = HistoryFor(v, local.timeline);
+    if (entry != nullptr && entry->new_leader == leader.holder) return std::nullopt;
+    return ours + ", after the leader's timeline " + std::to_string(theirs) + " began";
   }
-  if (local.timeline == leader.timeline) return std::nullopt;
-  Fork fork = ForkBetween(v.history, leader.timeline, local.timeline);
+  if (local.timeline == theirs) return std::nullopt;
+  Fork fork = ForkBetween(v.history, theirs, local.timeline);
   if (fork.kind == Fork::kNotAncestor) {
-    return ours + ", a timeline the leader's timeline " + std::to_string(leader.timeline) +
+    return ours + ", a timeline the leader's timeline " + std::to_string(theirs) +
            " does not descend from";
   }
   if (fork.kind == Fork::kAt && local.wal_position > fork.lsn) {
-    return ours + " past where the leader's timeline " + std::to_string(leader.timeline) +
+    return ours + " past where the leader's timeline " + std::to_string(theirs) +
            " left it at " + fork.lsn.ToString();
   }
   return std::nullopt;
@@ -288,12 +313,10 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
   m.previous_leader = v.leader ? v.leader->holder : "";
   m.promotion_reason = lease_text;
   // The new timeline is recorded before PostgreSQL switches to it, so no later promotion can
-  // pick its number again, even if we stop right after promoting. PostgreSQL ends recovery at
-  // the end of the WAL it received: at or after the position recorded here.
+  // pick its number again, even if we stop right after promoting.
   Timeline next = NextTimeline(v, local);
   b.Add(AcquireFrom(v.leader));
-  b.Add(AppendHistory{HistoryEntry{next, local.wal_position, local.timeline, m.previous_leader, me,
-                                   v.leader ? v.leader->term + 1 : 0, o.wall_now, lease_text}});
+  b.Add(AppendHistory{Reservation(o, next, m.previous_leader, lease_text)});
   b.Add(Promote{next});
   return b.Done(NodeState::kPromoting,
                 lease_text + "; we are the best candidate, taking the lease: " + ranking.Describe());
@@ -308,8 +331,16 @@ Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leade
 
   if (rec && rec->holder == me && !rec->released) {
     // We took the lease (or held it before a restart of the agent) and are still in recovery.
+    // Promote onto the timeline we reserved before, or reserve one now.
     b.Add(RenewLease{rec->term});
-    b.Add(Promote{NextTimeline(v, local)});
+    const HistoryEntry* own = OwnReservation(v, local, me);
+    if (own != nullptr) {
+      b.Add(Promote{own->timeline});
+    } else {
+      Timeline next = NextTimeline(v, local);
+      b.Add(AppendHistory{Reservation(o, next, m.previous_leader, "the lease names us: promoting")});
+      b.Add(Promote{next});
+    }
     return b.Done(NodeState::kPromoting,
                   "we hold the leader lease (term " + std::to_string(rec->term) + "): promoting");
   }
@@ -536,8 +567,11 @@ AgentMemory ApplyLeaseOutcome(AgentMemory memory, const LeaseOutcome& outcome) {
 WatchdogOrder WatchdogAfterTick(const AgentMemory& memory, bool stopped_postgres,
                                 const LocalState& observed) {
   if (memory.lease) return {WatchdogOrder::kArm, WatchdogDeadline(*memory.lease)};
-  // A start launched under a lease we no longer hold may still bring PostgreSQL up writable.
-  if (observed.task.running) return {WatchdogOrder::kKeep, MonoTime{}};
+  // A start (or bootstrap) launched under a lease we no longer hold may still bring PostgreSQL
+  // up writable.
+  bool starting = observed.task.running && (observed.task.kind == TaskKind::kStart ||
+                                            observed.task.kind == TaskKind::kBootstrap);
+  if (starting) return {WatchdogOrder::kKeep, MonoTime{}};
   if (stopped_postgres || !observed.may_accept_writes()) return {WatchdogOrder::kDisarm, MonoTime{}};
   return {WatchdogOrder::kKeep, MonoTime{}};
 }

@@ -620,7 +620,20 @@ std::vector<Case> Situations() {
       {"LeaseNamingUsWhileInRecoveryPromotes",
        Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-1", 3, 9))
            .OwnLease(3, 9, Duration(200)),
-       N::kPromoting, V{"renew_lease(term 3)", "promote(tl 2)"}, V{"we hold the leader lease (term 3)"}},
+       N::kPromoting, V{"renew_lease(term 3)", "append_history(tl 2)", "promote(tl 2)"},
+       V{"we hold the leader lease (term 3)"}},
+      {"LeaseNamingUsPromotesOntoOurOwnEarlierReservation",
+       // Our promotion was recorded (timeline 4) but did not happen before the agent restarted.
+       Obs("pg-1", N::kInit).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-1", 3, 9))
+           .History(4, 0x5000000, "pg-0", "pg-1", 1),
+       N::kPromoting, V{"renew_lease(term 3)", "promote(tl 4)"}, V{"we hold the leader lease (term 3)"}},
+      {"ReplicaAlreadyOnTheNewLeadersTimelineJustFollows",
+       // The new leader's record still carries its old timeline until its next renewal; the
+       // history shows the timeline it reserved, which this replica already follows.
+       Obs("pg-2", N::kReplica).Replica(2, 0x5000200, "pg-1")
+           .Leader(Lease("pg-1", 5, 40, 0x5000100, 1), Duration(200)).History(2, 0x5000100, "pg-0", "pg-1", 1),
+       N::kReplica, V{}, V{"pg-1"}, false,
+       [](const Decision& d) { EXPECT_FALSE(d.memory.needs_rewind); }},
 
       // ---- a former primary coming back ----
       {"OldPrimaryReturningRewindsFromTheNewLeader",

@@ -1,5 +1,6 @@
 #include "postgres/pg_controller.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -122,7 +124,8 @@ std::string PgController::ManagedUpstream() const {
 
 namespace {
 
-constexpr const char* kPlaceholderMark = "pgpilot placeholder: timeline number taken by the cluster";
+// The reason written into the history file of a timeline number a promotion skipped.
+constexpr const char* kSkippedMark = "pgpilot: timeline number skipped, taken elsewhere in the cluster";
 
 std::string HistoryFileName(Timeline timeline) {
   char name[32];
@@ -132,25 +135,43 @@ std::string HistoryFileName(Timeline timeline) {
 
 }  // namespace
 
-std::vector<std::string> PgController::PlaceTimelinePlaceholders(Timeline timeline) const {
-  std::vector<std::string> placed;
-  for (Timeline t = 2; t < timeline; ++t) {
-    std::string path = DataPath(HistoryFileName(t).c_str());
-    if (PathExists(path)) continue;  // a real history file is never touched
-    std::string content = "1\t0/0\t" + std::string(kPlaceholderMark) + "\n";
-    if (WriteFileAtomic(path, content, 0600).ok()) placed.push_back(path);
+void PgController::ReserveSkippedTimelines(Timeline current, Timeline target, Lsn at) const {
+  std::string lineage;
+  if (current > 1) {
+    auto parent = ReadFile(DataPath(HistoryFileName(current).c_str()));
+    if (parent.ok()) lineage = *parent;
   }
-  return placed;
+  if (!lineage.empty() && lineage.back() != '\n') lineage += '\n';
+  lineage += std::to_string(current) + "\t" + at.ToString() + "\t" + kSkippedMark + "\n";
+  for (Timeline t = current + 1; t < target; ++t) {
+    // Created only where no file exists (O_EXCL): a real history file is never touched.
+    std::string path = DataPath(HistoryFileName(t).c_str());
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) continue;
+    bool ok = write(fd, lineage.data(), lineage.size()) == static_cast<ssize_t>(lineage.size());
+    ok = fsync(fd) == 0 && ok;
+    close(fd);
+    if (!ok) unlink(path.c_str());
+  }
 }
 
-void PgController::RemoveTimelinePlaceholders() const {
+void PgController::RemoveAbortedReservations(Timeline current) const {
   auto names = ListDirectory(DataPath("pg_wal"));
   if (!names.ok()) return;
   for (const std::string& name : *names) {
-    if (name.size() < 8 || name.compare(name.size() - 8, 8, ".history") != 0) continue;
+    if (name.size() != 16 || name.compare(8, 8, ".history") != 0) continue;
+    Timeline t = static_cast<Timeline>(std::strtoul(name.substr(0, 8).c_str(), nullptr, 16));
+    if (t <= current) continue;  // skipped numbers below ours are the cluster's record: kept
     std::string path = JoinPath(DataPath("pg_wal"), name);
     auto content = ReadFile(path);
-    if (content.ok() && content->find(kPlaceholderMark) != std::string::npos) unlink(path.c_str());
+    if (!content.ok()) continue;
+    std::string text = *content;
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    std::string last = text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+    if (last.size() >= std::strlen(kSkippedMark) &&
+        last.compare(last.size() - std::strlen(kSkippedMark), std::string::npos, kSkippedMark) == 0) {
+      unlink(path.c_str());
+    }
   }
 }
 
@@ -332,7 +353,13 @@ Status PgController::SpawnAndWait(bool need_accepting) {
 
 Status PgController::Start(StartRole role, const std::optional<MemberEndpoint>& upstream) {
   if (RunningPostmasterPid() > 0) return FailedPrecondition("PostgreSQL is already running");
-  RemoveTimelinePlaceholders();  // left by a promotion interrupted by a crash
+  {
+    // Numbers reserved above our own timeline by a promotion that never happened (a crash in
+    // between) would make recovery aim at a timeline that does not exist.
+    LocalState control;
+    ReadControlData(&control);
+    if (control.timeline > 0) RemoveAbortedReservations(control.timeline);
+  }
   if (Status s = WriteConfiguration(role, upstream); !s.ok()) return s;
   return SpawnAndWait(/*need_accepting=*/role == StartRole::kPrimary);
 }
@@ -361,23 +388,32 @@ Status PgController::Stop(StopMode mode) {
   return Status::Ok();
 }
 
-Status PgController::Promote(Timeline timeline) {
+Status PgController::Promote(Timeline current, Timeline timeline) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!conn_ || !conn_->healthy()) {
     auto c = PgConnection::Connect(LocalConninfo("pgpilot-agent"));
     if (!c.ok()) return c.error();
     conn_.emplace(std::move(c.value()));
   }
-  RemoveTimelinePlaceholders();
-  std::vector<std::string> placed = PlaceTimelinePlaceholders(timeline);
+  if (timeline > current + 1) {
+    // PostgreSQL takes the first number after the newest history file it finds without a gap:
+    // a valid history file for every number in between makes it take `timeline`. They stay:
+    // replicas that follow us fetch the history file of every number on the way.
+    auto at = conn_->Query("SELECT pg_last_wal_replay_lsn()::text");
+    Lsn replayed = at.ok() && !at->empty() && at->front()[0] ? Lsn::Parse(*at->front()[0]).value_or(Lsn{}) : Lsn{};
+    ReserveSkippedTimelines(current, timeline, replayed);
+  }
   auto rows = conn_->Query("SELECT pg_promote(true, 2)");
   if (!rows.ok()) return rows.error();
   if (rows->empty() || !rows->front()[0] || *rows->front()[0] != "t") {
-    // Still replaying: the placeholders stay until PostgreSQL has picked its number (the next
-    // Promote or Start removes them).
     return Unavailable("promotion did not finish within 2s; the next loop checks again");
   }
-  for (const std::string& path : placed) unlink(path.c_str());
+  auto now = conn_->Query("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int");
+  if (timeline != 0 && now.ok() && !now->empty() && now->front()[0] &&
+      std::strtoul(now->front()[0]->c_str(), nullptr, 10) != timeline) {
+    LogError("PostgreSQL promoted onto timeline " + *now->front()[0] + ", not the timeline " +
+             std::to_string(timeline) + " the cluster history reserved; the next loop records it");
+  }
   return Status::Ok();
 }
 

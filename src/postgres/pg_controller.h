@@ -47,7 +47,7 @@ class PgController final : public PostgresController {
   Status Rewind(const MemberEndpoint& source) override;
   Status Start(StartRole role, const std::optional<MemberEndpoint>& upstream) override;
   Status Stop(StopMode mode) override;
-  Status Promote(Timeline timeline) override;
+  Status Promote(Timeline current, Timeline timeline) override;
   Status Follow(const std::optional<MemberEndpoint>& upstream) override;
   Status EnsureSlots(const std::vector<std::string>& members) override;
   Result<std::string> KeepDataDirAside() override;
@@ -59,10 +59,12 @@ class PgController final : public PostgresController {
  private:
   std::string Bin(const char* name) const;
   std::string DataPath(const char* name) const;
-  // Placeholder history files make PostgreSQL's promotion take the number the cluster's history
-  // reserved (it takes the first number after its newest history file); removed afterwards.
-  std::vector<std::string> PlaceTimelinePlaceholders(Timeline timeline) const;
-  void RemoveTimelinePlaceholders() const;
+  // History files for the numbers between `current` and `target` (each: our lineage, then a
+  // switch at `at`), so PostgreSQL's promotion takes `target`, the number the cluster's history
+  // reserved; never overwrites a file.
+  void ReserveSkippedTimelines(Timeline current, Timeline target, Lsn at) const;
+  // Removes reserved-number files above `current` (a promotion that never happened).
+  void RemoveAbortedReservations(Timeline current) const;
   int64_t RunningPostmasterPid() const;
   Status WriteConfiguration(StartRole role, const std::optional<MemberEndpoint>& upstream);
   Status SpawnAndWait(bool need_accepting);

@@ -31,8 +31,8 @@ class PostgresController {
   // Writes configuration for the role and starts; returns once connections are accepted.
   virtual Status Start(StartRole role, const std::optional<MemberEndpoint>& upstream) = 0;
   virtual Status Stop(StopMode mode) = 0;
-  // Ends recovery onto `timeline` (0: PostgreSQL's own choice of number).
-  virtual Status Promote(Timeline timeline) = 0;
+  // Ends recovery, moving from timeline `current` onto `timeline` (0: PostgreSQL's own choice).
+  virtual Status Promote(Timeline current, Timeline timeline) = 0;
   virtual Status Follow(const std::optional<MemberEndpoint>& upstream) = 0;
   virtual Status EnsureSlots(const std::vector<std::string>& members) = 0;
   // Renames the data directory aside (never deletes); returns the new path.

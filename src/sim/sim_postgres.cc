@@ -14,6 +14,12 @@ int WalTree::Fork(int parent, uint64_t at, Timeline timeline) {
   return static_cast<int>(branches_.size()) - 1;
 }
 
+int WalTree::CountNumbered(Timeline timeline) const {
+  int n = 0;
+  for (const auto& b : branches_) n += b.timeline == timeline ? 1 : 0;
+  return n;
+}
+
 bool WalTree::Contains(int branch, uint64_t lsn, int w_branch, uint64_t w_lsn) const {
   uint64_t limit = lsn;
   int b = branch;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ class WalTree {
   // A child of `parent` from position `at`, numbered `timeline` (0: the parent's plus one).
   int Fork(int parent, uint64_t at, Timeline timeline);
   Timeline TimelineOf(int branch) const { return branches_[branch].timeline; }
+  // How many branches carry this timeline number (more than one: two histories, one number).
+  int CountNumbered(Timeline timeline) const;
   uint64_t ForkPoint(int branch) const { return branches_[branch].fork; }
   // Whether WAL ending at (branch, lsn) holds the record that ended at (w_branch, w_lsn).
   bool Contains(int branch, uint64_t lsn, int w_branch, uint64_t w_lsn) const;
@@ -38,6 +41,7 @@ struct SimPostgres {
   bool was_primary = false; // pg_control's state
   bool standby_signal = false;
   int aside_count = 0;      // directories renamed aside (never deleted)
+  std::set<Timeline> history_files;  // pg_wal/NNNNNNNN.history present in the directory
 
   // The server.
   bool running = false;

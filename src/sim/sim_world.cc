@@ -86,7 +86,11 @@ struct Node {
   bool watchdog_fired_while_frozen = false;
   // PostgreSQL.
   SimPostgres pg;
-  bool dropping_responses = false;
+  int dropping_responses = 0;
+  int agent_freezes = 0;    // freeze faults in force on this agent process
+  int pg_generation = 0;    // postmaster incarnation: a freeze of an old one ends with it
+  int pg_freezes = 0;
+  int watchdog_freezes = 0;
 };
 
 class World {
@@ -122,10 +126,14 @@ class World {
   int StoreEndpoint() const { return static_cast<int>(nodes_.size()); }
   int ClientEndpoint() const { return static_cast<int>(nodes_.size()) + 1; }
   bool Connected(int a, int b) const { return cuts_.count({std::min(a, b), std::max(a, b)}) == 0; }
-  bool StoreReachable(int i) const { return !store_down_ && Connected(i, StoreEndpoint()); }
+  bool StoreReachable(int i) const { return store_outages_ == 0 && Connected(i, StoreEndpoint()); }
   int64_t Latency() { return rng_.Range(latency_min_, latency_max_); }
-  void Cut(int a, int b) { cuts_.insert({std::min(a, b), std::max(a, b)}); }
-  void Heal(int a, int b) { cuts_.erase({std::min(a, b), std::max(a, b)}); }
+  // Faults overlap: each cut, outage and freeze is counted, and healed when its last one ends.
+  void Cut(int a, int b) { ++cuts_[{std::min(a, b), std::max(a, b)}]; }
+  void Heal(int a, int b) {
+    auto it = cuts_.find({std::min(a, b), std::max(a, b)});
+    if (it != cuts_.end() && --it->second == 0) cuts_.erase(it);
+  }
 
   template <typename T>
   void StoreCall(int i, std::function<Result<T>()> op, std::function<void(Result<T>)> done);
@@ -154,11 +162,15 @@ class World {
   void PgStop(int i);
   Status PgPromote(int i, Timeline timeline);
   void Crash(int i);
+  void NewPostmaster(int i);  // the postmaster process changed: freezes of the old one end
   int NodeOf(const std::string& host_port_or_name) const;
 
   // --- the world's step: client writes, replication, watches ----------------------------------
   void Step();
   void Replicate(int i);
+  // Following a newer timeline, the WAL receiver first fetches the history file of every number
+  // between its timeline and the upstream's; false when the upstream lacks one.
+  bool FetchHistoryFiles(SimPostgres& replica, const SimPostgres& upstream) const;
 
   // --- watchdog -------------------------------------------------------------------------------
   void ArmWatchdog(int i, MonoTime deadline);
@@ -166,6 +178,8 @@ class World {
 
   // --- faults ---------------------------------------------------------------------------------
   std::vector<Fault> PlanFaults(int64_t from);
+  void FreezeAgent(int i, int64_t until);
+  void FreezePostgres(int i, int64_t until);
   void Inject(const Fault& f);
   int Target(const Fault& f) const;
 
@@ -198,8 +212,8 @@ class World {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
   uint64_t next_seq_ = 0;
   int64_t now_ = 0;
-  std::set<std::pair<int, int>> cuts_;
-  bool store_down_ = false;
+  std::map<std::pair<int, int>, int> cuts_;
+  int store_outages_ = 0;
   int64_t latency_min_ = 1, latency_max_ = 40, base_latency_max_ = 40;
   int slow_spikes_ = 0;  // latency spikes in force
   Duration ttl_{4000};
@@ -259,7 +273,7 @@ void World::StoreCall(int i, std::function<Result<T>()> op, std::function<void(R
       return;
     }
     Result<T> r = op();  // applied: whatever happens to the response
-    bool lost = nodes_[i].dropping_responses && rng_.Percent(40);
+    bool lost = nodes_[i].dropping_responses > 0 && rng_.Percent(40);
     if (lost || now_ + back >= limit) {
       AgentAt(i, limit, fail("store response timed out"), gen);
       return;
@@ -288,6 +302,7 @@ void World::StartAgent(int i) {
   n.generation++;
   n.agent_alive = true;
   n.agent_frozen = false;
+  n.agent_freezes = 0;
   n.deferred.clear();
   n.memory = AgentMemory{};
   n.task = TaskState{};
@@ -608,6 +623,7 @@ Status World::PgBootstrap(int i) {
   SimPostgres& pg = nodes_[i].pg;
   if (pg.data == DataDirKind::kValid) {
     // Idempotent: our own earlier initdb; start it as the primary.
+    if (!pg.running) NewPostmaster(i);
     pg.running = true;
     pg.in_recovery = false;
     pg.standby_signal = false;
@@ -625,8 +641,10 @@ Status World::PgBootstrap(int i) {
   pg.system_id = "7" + std::to_string(100000 + ++system_counter_);
   pg.branch = wal_.NewRoot();
   pg.lsn = kInitialLsn;
+  pg.history_files.clear();
   pg.was_primary = true;
   pg.standby_signal = false;
+  NewPostmaster(i);
   pg.running = true;
   pg.in_recovery = false;
   pg.upstream = -1;
@@ -648,6 +666,7 @@ Status World::PgClone(int i, int source) {
   pg.system_id = src.system_id;
   pg.branch = src.branch;
   pg.lsn = src.lsn;
+  pg.history_files = src.history_files;
   pg.was_primary = false;
   pg.standby_signal = true;
   pg.upstream = source;
@@ -666,6 +685,7 @@ Status World::PgRewind(int i, int source) {
   if (src.system_id != pg.system_id) return FailedPrecondition("pg_rewind: different systems");
   pg.standby_signal = true;
   pg.upstream = source;
+  pg.history_files.insert(src.history_files.begin(), src.history_files.end());
   if (wal_.Contains(src.branch, src.lsn, pg.branch, pg.lsn)) {
     Trace(nodes_[i].name + " pg_rewind: no rewind required");
     return Status::Ok();
@@ -684,8 +704,8 @@ Status World::PgStart(int i, StartRole role, std::optional<int> upstream) {
   if (pg.running) return FailedPrecondition("PostgreSQL is already running");
   pg.standby_signal = role == StartRole::kReplica;
   pg.upstream = role == StartRole::kReplica && upstream ? *upstream : -1;
+  NewPostmaster(i);
   pg.running = true;
-  pg.frozen = false;
   pg.in_recovery = role == StartRole::kReplica;
   pg.streaming = false;
   if (!pg.in_recovery) pg.was_primary = true;
@@ -707,7 +727,8 @@ void World::PgStop(int i) {
     for (size_t j = 0; j < nodes_.size(); ++j) {
       SimPostgres& r = nodes_[j].pg;
       if (static_cast<int>(j) != i && r.running && !r.frozen && r.in_recovery && r.upstream == i &&
-          Connected(i, static_cast<int>(j)) && wal_.Contains(pg.branch, pg.lsn, r.branch, r.lsn)) {
+          Connected(i, static_cast<int>(j)) && wal_.Contains(pg.branch, pg.lsn, r.branch, r.lsn) &&
+          FetchHistoryFiles(r, pg)) {
         r.branch = pg.branch;
         r.lsn = pg.lsn;
       }
@@ -715,6 +736,7 @@ void World::PgStop(int i) {
   }
   pg.running = false;
   pg.streaming = false;
+  NewPostmaster(i);
   Trace(nodes_[i].name + " postgres stopped");
 }
 
@@ -722,8 +744,18 @@ Status World::PgPromote(int i, Timeline timeline) {
   SimPostgres& pg = nodes_[i].pg;
   if (!pg.running) return FailedPrecondition("PostgreSQL is not running");
   if (!pg.in_recovery) return Status::Ok();
-  pg.branch = wal_.Fork(pg.branch, pg.lsn, timeline);
+  // As PgController::Promote: history files for the numbers a reservation skips, then
+  // PostgreSQL takes the first number after its newest history file without a gap.
+  Timeline current = wal_.TimelineOf(pg.branch);
+  for (Timeline t = current + 1; t < timeline; ++t) pg.history_files.insert(t);
+  Timeline taken = current + 1;
+  while (pg.history_files.count(taken) > 0) ++taken;
+  pg.history_files.insert(taken);
+  pg.branch = wal_.Fork(pg.branch, pg.lsn, taken);
   pg.lsn += 40;  // the end-of-recovery record, on the new timeline
+  if (wal_.CountNumbered(taken) > 1) {
+    Violate(nodes_[i].name + " created a second, different timeline numbered " + std::to_string(taken));
+  }
   pg.in_recovery = false;
   pg.was_primary = true;
   pg.standby_signal = false;
@@ -738,11 +770,27 @@ Status World::PgPromote(int i, Timeline timeline) {
 void World::Crash(int i) {
   SimPostgres& pg = nodes_[i].pg;
   pg.running = false;
-  pg.frozen = false;
   pg.streaming = false;
+  NewPostmaster(i);
+}
+
+void World::NewPostmaster(int i) {
+  Node& n = nodes_[i];
+  ++n.pg_generation;
+  n.pg_freezes = 0;
+  n.pg.frozen = false;
 }
 
 // --- the world's step ---------------------------------------------------------------------------
+
+bool World::FetchHistoryFiles(SimPostgres& replica, const SimPostgres& upstream) const {
+  Timeline mine = wal_.TimelineOf(replica.branch), theirs = wal_.TimelineOf(upstream.branch);
+  for (Timeline t = mine + 1; t <= theirs; ++t) {
+    if (replica.history_files.count(t) == 0 && upstream.history_files.count(t) == 0) return false;
+  }
+  for (Timeline t = mine + 1; t <= theirs; ++t) replica.history_files.insert(t);
+  return true;
+}
 
 void World::Replicate(int i) {
   SimPostgres& r = nodes_[i].pg;
@@ -757,6 +805,10 @@ void World::Replicate(int i) {
   const SimPostgres& src = nodes_[u].pg;
   if (!wal_.Contains(src.branch, src.lsn, r.branch, r.lsn)) {
     r.streaming = false;  // diverged: the WAL receiver keeps failing
+    return;
+  }
+  if (!FetchHistoryFiles(r, src)) {
+    r.streaming = false;
     return;
   }
   r.streaming = true;
@@ -884,35 +936,29 @@ void World::Inject(const Fault& f) {
       later(restart_agent);
       break;
     case FaultKind::kFreezeAgent:
-      n.agent_frozen = true;
-      later([this, i] { Thaw(i); });
+      FreezeAgent(i, f.at + f.duration);
       break;
     case FaultKind::kFreezePostgres:
-      n.pg.frozen = n.pg.running;
-      later([this, i] { nodes_[i].pg.frozen = false; });
+      FreezePostgres(i, f.at + f.duration);
       break;
     case FaultKind::kFreezeBoth:
-      n.agent_frozen = true;
-      n.pg.frozen = n.pg.running;
-      later([this, i] {
-        nodes_[i].pg.frozen = false;
-        Thaw(i);
-      });
+      FreezeAgent(i, f.at + f.duration);
+      FreezePostgres(i, f.at + f.duration);
       break;
     case FaultKind::kFreezeMachine:
-      n.agent_frozen = true;
-      n.pg.frozen = n.pg.running;
+      FreezeAgent(i, f.at + f.duration);
+      FreezePostgres(i, f.at + f.duration);
+      ++n.watchdog_freezes;
       n.watchdog_frozen = true;
       later([this, i] {
         Node& node = nodes_[i];
-        node.pg.frozen = false;
+        if (--node.watchdog_freezes > 0) return;
         node.watchdog_frozen = false;
         if (node.watchdog_fired_while_frozen && node.watchdog_armed &&
             GlobalAt(i, node.watchdog_deadline) <= now_) {
           WatchdogFires(i);
         }
         node.watchdog_fired_while_frozen = false;
-        Thaw(i);
       });
       break;
     case FaultKind::kCutFromStore:
@@ -935,8 +981,8 @@ void World::Inject(const Fault& f) {
       break;
     }
     case FaultKind::kStoreOutage:
-      store_down_ = true;
-      later([this] { store_down_ = false; });
+      ++store_outages_;
+      later([this] { --store_outages_; });
       break;
     case FaultKind::kStoreSlow:
       // By default up to the lease margin each way.
@@ -949,8 +995,8 @@ void World::Inject(const Fault& f) {
       });
       break;
     case FaultKind::kDropResponses:
-      n.dropping_responses = true;
-      later([this, i] { nodes_[i].dropping_responses = false; });
+      ++n.dropping_responses;
+      later([this, i] { --nodes_[i].dropping_responses; });
       break;
     case FaultKind::kLoseVolume: {
       // Only a volume whose every byte another member also holds is lost: losing the one copy
@@ -970,6 +1016,29 @@ void World::Inject(const Fault& f) {
       break;
     }
   }
+}
+
+void World::FreezeAgent(int i, int64_t until) {
+  Node& n = nodes_[i];
+  int gen = n.generation;
+  ++n.agent_freezes;
+  n.agent_frozen = true;
+  At(until, [this, i, gen] {
+    Node& node = nodes_[i];
+    if (node.generation == gen && --node.agent_freezes == 0) Thaw(i);
+  });
+}
+
+void World::FreezePostgres(int i, int64_t until) {
+  Node& n = nodes_[i];
+  if (!n.pg.running) return;  // nothing to stop
+  int gen = n.pg_generation;
+  ++n.pg_freezes;
+  n.pg.frozen = true;
+  At(until, [this, i, gen] {
+    Node& node = nodes_[i];
+    if (node.pg_generation == gen && --node.pg_freezes == 0) node.pg.frozen = false;
+  });
 }
 
 // --- invariants ---------------------------------------------------------------------------------

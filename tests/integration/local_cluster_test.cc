@@ -147,14 +147,22 @@ TEST(LocalCluster, PromotionTakesTheTimelineNumberTheHistoryReserved) {
   ASSERT_NE(six, nullptr) << "the promotion records its timeline";
   EXPECT_EQ(six->parent, 1u);
   EXPECT_EQ(six->new_leader, takeover.new_primary->name);
-  // No placeholder history file is left behind on the new primary.
-  std::string wal = cluster.dir() + "/" + takeover.new_primary->name + "/data/pg_wal";
-  for (const auto& entry : std::filesystem::directory_iterator(wal)) {
-    if (entry.path().extension() != ".history") continue;
-    std::ifstream in(entry.path());
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(text.find("pgpilot placeholder"), std::string::npos) << entry.path();
+  // The skipped numbers 2..5 have valid history files on the new primary (the surviving replica,
+  // still on timeline 1, fetches each of them before it can follow timeline 6), and timeline 6's
+  // own history file is PostgreSQL's: parent 1.
+  std::string wal = cluster.dir() + "/" + takeover.new_primary->name + "/data/pg_wal/";
+  auto read = [&](const char* name) {
+    std::ifstream in(wal + name);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  for (const char* skipped : {"00000002.history", "00000003.history", "00000004.history", "00000005.history"}) {
+    std::string text = read(skipped);
+    EXPECT_EQ(text.rfind("1\t", 0), 0u) << skipped << ": " << text;
+    EXPECT_NE(text.find("timeline number skipped"), std::string::npos) << skipped;
   }
+  std::string six_file = read("00000006.history");
+  EXPECT_EQ(six_file.rfind("1\t", 0), 0u) << six_file;
+  EXPECT_EQ(six_file.find("skipped"), std::string::npos) << six_file;
 
   ASSERT_TRUE(WaitUntil([&] { return cluster.Converged(2, old_primary->name); }, seconds(60)))
       << cluster.ListJson().dump(2);
