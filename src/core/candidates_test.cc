@@ -244,7 +244,9 @@ TEST(ForkBetween, WalksParentsAndSkipsTimelinesOfOtherBranches) {
   Fork from_one = ForkBetween(h, 4, 1);
   EXPECT_EQ(from_one.kind, Fork::kAt);
   EXPECT_EQ(from_one.lsn, Lsn{0x80}) << "timeline 4 left timeline 1 where 3 branched, not where 2 did";
+  EXPECT_EQ(ForkBetween(h, 4, 3).kind, Fork::kAt);
   EXPECT_EQ(ForkBetween(h, 4, 3).lsn, Lsn{0x200});
+  EXPECT_EQ(ForkBetween({Entry(3, 5, 0x100)}, 3, 1).kind, Fork::kUnknown) << "a parent above its child";
   EXPECT_EQ(ForkBetween(h, 4, 2).kind, Fork::kNotAncestor);
   EXPECT_EQ(ForkBetween({Entry(4, 3, 0x200)}, 4, 1).kind, Fork::kUnknown) << "entry for 3 missing";
   // Entries written before parents were recorded read as "branched from the timeline below".

@@ -102,7 +102,8 @@ INSTANTIATE_TEST_SUITE_P(
     Planted, UnsafeVariant,
     testing::Values(Planted{Variant::kNoLeaseWait, "two members accept writes at once"},
                     Planted{Variant::kWriteWithoutLease, "two members accept writes at once"},
-                    Planted{Variant::kInitdbInitialized, "ran initdb although the cluster is initialized"}),
+                    Planted{Variant::kInitdbInitialized, "ran initdb although the cluster is initialized"},
+                    Planted{Variant::kUnreservedTimeline, "a second, different timeline numbered"}),
     [](const testing::TestParamInfo<Planted>& info) {
       std::string name = VariantName(info.param.variant);
       for (char& c : name) {
@@ -112,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(UnsafeVariants, ListedByNameAndNotReachableWithoutTheSimulator) {
-  EXPECT_EQ(AllVariants().size(), 3u);
+  EXPECT_EQ(AllVariants().size(), 4u);
   for (const auto& v : AllVariants()) EXPECT_EQ(ParseVariant(v.name), v.variant);
   EXPECT_EQ(ParseVariant("none"), Variant::kNone);
   EXPECT_FALSE(ParseVariant("promote-anyway").has_value());

@@ -10,6 +10,8 @@ const std::vector<VariantInfo>& AllVariants() {
        "a leader keeps accepting writes after it failed to renew (no fence, no watchdog)"},
       {Variant::kInitdbInitialized, "initdb-initialized",
        "initdb an empty data directory in an initialized cluster instead of cloning"},
+      {Variant::kUnreservedTimeline, "unreserved-timeline",
+       "promote without recording the new timeline first, letting PostgreSQL pick its number"},
   };
   return kVariants;
 }
@@ -52,6 +54,17 @@ Decision DecideAs(Variant variant, const Observation& o) {
         d.memory.state = NodeState::kPrimary;
         d.reason = "UNSAFE: ignoring the fence (" + d.reason + ")";
       }
+      return d;
+    }
+    case Variant::kUnreservedTimeline: {
+      Decision d = Decide(o);
+      std::vector<Action> kept;
+      for (Action& a : d.actions) {
+        if (std::holds_alternative<AppendHistory>(a) && d.next == NodeState::kPromoting) continue;
+        if (auto* p = std::get_if<Promote>(&a)) p->timeline = 0;
+        kept.push_back(std::move(a));
+      }
+      d.actions = std::move(kept);
       return d;
     }
     case Variant::kInitdbInitialized: {

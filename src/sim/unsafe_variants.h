@@ -16,6 +16,7 @@ enum class Variant {
   kNoLeaseWait,        // replicas treat a valid lease of another member as expired
   kWriteWithoutLease,  // a primary that cannot prove its lease keeps running (fence and watchdog off)
   kInitdbInitialized,  // an empty data directory in an initialized cluster is initdb'd, not cloned
+  kUnreservedTimeline, // promote without recording the new timeline first; PostgreSQL numbers it
 };
 
 struct VariantInfo {
