@@ -912,6 +912,17 @@ void World::Inject(const Fault& f) {
     node.agent_alive = false;
     node.generation++;
     node.watchdog_expired = false;  // with its agent gone, a fired watchdog exits
+    if (node.watchdog_armed) {
+      // The killed agent's watchdog process lives on, armed: it fires once at its deadline and
+      // exits. The restarted agent starts a watchdog of its own.
+      node.watchdog_armed = false;
+      At(GlobalAt(j, node.watchdog_deadline), [this, j] {
+        if (nodes_[j].pg.running) {
+          Crash(j);
+          Trace(nodes_[j].name + " the killed agent's watchdog: lease deadline passed, killed postgres");
+        }
+      });
+    }
     if (node.task.running) {
       // Children die with the agent: an interrupted initdb or clone leaves a partial directory;
       // a started postmaster keeps running; pg_rewind is assumed to leave the directory as it was.
