@@ -20,6 +20,11 @@ LeaseRequest Executor::Request(const LocalState& local) const {
   return LeaseRequest{member_, ttl_, local.wal_position, local.timeline};
 }
 
+void Executor::RecordLease(const LeaseWrite& write, MonoTime sent, ExecutionReport* report) const {
+  report->lease = LeaseOutcome{write.granted, write.record.value_or(LeaderRecord{}), sent};
+  if (write.granted && on_lease_) on_lease_(LeaseGranted(*report->lease));
+}
+
 Status Executor::Launch(TaskKind kind, std::function<Status()> work) {
   if (!tasks_.Launch(kind, std::move(work))) {
     return FailedPrecondition(std::string("cannot start ") + TaskKindName(kind) +
@@ -49,8 +54,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
                                                               ? std::nullopt
                                                               : std::optional<uint64_t>(a.expected_revision));
             if (!w.ok()) return w.error();
-            report->lease = LeaseOutcome{w->granted, w->record.value_or(LeaderRecord{}), sent};
-            if (w->granted && on_lease_) on_lease_(*ApplyLeaseOutcome({}, *report->lease).lease);
+            RecordLease(*w, sent, report);
             if (!w->granted) {
               return Refused("the lease changed meanwhile" +
                              (w->record ? " (now " + w->record->holder + ")" : std::string()));
@@ -61,8 +65,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             MonoTime sent = clock_.Now();
             auto w = store_.RenewLeader(Request(local), a.term);
             if (!w.ok()) return w.error();
-            report->lease = LeaseOutcome{w->granted, w->record.value_or(LeaderRecord{}), sent};
-            if (w->granted && on_lease_) on_lease_(*ApplyLeaseOutcome({}, *report->lease).lease);
+            RecordLease(*w, sent, report);
             return w->granted ? Status::Ok() : Refused("the lease is no longer ours");
           },
           [&](const AppendHistory& a) -> Status { return store_.AppendHistory(a.entry); },

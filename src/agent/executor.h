@@ -40,6 +40,8 @@ class Executor {
  private:
   Status Do(const Action& action, const LocalState& local, ExecutionReport* report);
   LeaseRequest Request(const LocalState& local) const;
+  // Reports a lease write's outcome, and tells the listener at once when it was granted.
+  void RecordLease(const LeaseWrite& write, MonoTime sent, ExecutionReport* report) const;
   Status Launch(TaskKind kind, std::function<Status()> work);
 
   std::string member_;

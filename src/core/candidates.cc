@@ -69,13 +69,17 @@ Timeline NewestTimeline(const std::vector<HistoryEntry>& history) {
   return newest;
 }
 
+const HistoryEntry* HistoryFor(const std::vector<HistoryEntry>& history, Timeline timeline) {
+  for (const auto& h : history) {
+    if (h.timeline == timeline) return &h;
+  }
+  return nullptr;
+}
+
 Fork ForkBetween(const std::vector<HistoryEntry>& history, Timeline newer, Timeline older) {
   Timeline t = newer;
   while (t > older) {
-    const HistoryEntry* entry = nullptr;
-    for (const auto& h : history) {
-      if (h.timeline == t) entry = &h;
-    }
+    const HistoryEntry* entry = HistoryFor(history, t);
     if (entry == nullptr) return Fork{};
     Timeline parent = entry->parent != 0 ? entry->parent : t - 1;
     if (parent == older) return Fork{Fork::kAt, entry->switch_lsn};

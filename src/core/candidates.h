@@ -61,6 +61,8 @@ Ranking RankCandidates(const std::vector<Candidate>& all,
 
 // The newest timeline recorded in the history, 0 when there is none.
 Timeline NewestTimeline(const std::vector<HistoryEntry>& history);
+// The entry recording `timeline`, or null.
+const HistoryEntry* HistoryFor(const std::vector<HistoryEntry>& history, Timeline timeline);
 // Where the lineage of timeline `newer` (walked back through the history's parents) left timeline
 // `older`: WAL on `older` beyond that position is not part of `newer`'s history.
 struct Fork {

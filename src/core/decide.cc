@@ -26,13 +26,6 @@ std::optional<MemberEndpoint> EndpointOf(const ClusterView& view, const std::str
 
 std::string HostPort(const MemberEndpoint& ep) { return ep.host + ":" + std::to_string(ep.port); }
 
-const HistoryEntry* HistoryFor(const ClusterView& view, Timeline timeline) {
-  for (const auto& h : view.history) {
-    if (h.timeline == timeline) return &h;
-  }
-  return nullptr;
-}
-
 // The history entry a promotion records before it happens. The switch point is what we have
 // replayed: PostgreSQL ends recovery at or after it, so the record errs towards calling other
 // members diverged (a rewind that finds nothing to do), never towards missing a divergence.
@@ -45,10 +38,7 @@ HistoryEntry Reservation(const Observation& o, Timeline next, const std::string&
 
 // Our own reservation of the newest timeline, made for a promotion that has not happened yet.
 const HistoryEntry* OwnReservation(const ClusterView& v, const LocalState& local, const std::string& me) {
-  const HistoryEntry* newest = nullptr;
-  for (const auto& h : v.history) {
-    if (newest == nullptr || h.timeline > newest->timeline) newest = &h;
-  }
+  const HistoryEntry* newest = HistoryFor(v.history, NewestTimeline(v.history));
   if (newest != nullptr && newest->new_leader == me && newest->timeline > local.timeline) return newest;
   return nullptr;
 }
@@ -64,7 +54,7 @@ std::optional<std::string> DivergedFromLeader(const ClusterView& v, const LocalS
   if (local.timeline > theirs) {
     // A new primary's record carries its old timeline until its first renewal after promoting:
     // a timeline the history credits to the leader is the one we already follow.
-    const HistoryEntry* entry = HistoryFor(v, local.timeline);
+    const HistoryEntry* entry = HistoryFor(v.history, local.timeline);
     if (entry != nullptr && entry->new_leader == leader.holder) return std::nullopt;
     return ours + ", after the leader's timeline " + std::to_string(theirs) + " began";
   }
@@ -496,7 +486,7 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
   if (!local.in_recovery) {
     // The fence in Decide guarantees we hold a provable lease here.
     b.Add(RenewLease{m.lease->term});
-    if (local.timeline > 1 && HistoryFor(v, local.timeline) == nullptr) {
+    if (local.timeline > 1 && HistoryFor(v.history, local.timeline) == nullptr) {
       b.Add(AppendHistory{HistoryEntry{local.timeline, local.timeline_switch_lsn, 0,
                                        m.previous_leader, me, m.lease->term, o.wall_now,
                                        m.promotion_reason.empty() ? std::string("promoted")
@@ -554,10 +544,13 @@ Decision Decide(const Observation& o) {
   return WithView(o, b, finished);
 }
 
+OwnLease LeaseGranted(const LeaseOutcome& granted) {
+  return OwnLease{granted.record.term, granted.record.revision, granted.sent_at, granted.record.ttl};
+}
+
 AgentMemory ApplyLeaseOutcome(AgentMemory memory, const LeaseOutcome& outcome) {
   if (outcome.granted) {
-    memory.lease = OwnLease{outcome.record.term, outcome.record.revision, outcome.sent_at,
-                            outcome.record.ttl};
+    memory.lease = LeaseGranted(outcome);
   } else {
     memory.lease.reset();
   }

@@ -78,6 +78,8 @@ struct LeaseOutcome {
   MonoTime sent_at;     // when the write was sent
 };
 AgentMemory ApplyLeaseOutcome(AgentMemory memory, const LeaseOutcome& outcome);
+// The lease a granted write gives us (its deadlines count from when the write was sent).
+OwnLease LeaseGranted(const LeaseOutcome& granted);
 
 // What the fence watchdog must be told after a tick: armed to our lease's deadline while we hold
 // one; disarmed only once PostgreSQL is known not to accept writes; otherwise left alone, so the

@@ -171,6 +171,8 @@ class World {
   // Following a newer timeline, the WAL receiver first fetches the history file of every number
   // between its timeline and the upstream's; false when the upstream lacks one.
   bool FetchHistoryFiles(SimPostgres& replica, const SimPostgres& upstream) const;
+  // The replica's WAL is a prefix of the upstream's and it got the history files to follow it.
+  bool CanStreamFrom(SimPostgres& replica, const SimPostgres& upstream) const;
 
   // --- watchdog -------------------------------------------------------------------------------
   void ArmWatchdog(int i, MonoTime deadline);
@@ -418,7 +420,7 @@ void World::Execute(int i, size_t k) {
       nodes_[i].tick.lease = LeaseOutcome{w->granted, w->record.value_or(LeaderRecord{}), sent};
       // As the executor's lease listener: the watchdog is armed before the next action runs.
       if (w->granted && !DisablesWatchdog(options_.variant)) {
-        ArmWatchdog(i, WatchdogDeadline(*ApplyLeaseOutcome({}, *nodes_[i].tick.lease).lease));
+        ArmWatchdog(i, WatchdogDeadline(LeaseGranted(*nodes_[i].tick.lease)));
       }
       Next(i, k, w->granted ? Status::Ok() : Status(FailedPrecondition("the lease changed")));
     };
@@ -727,8 +729,7 @@ void World::PgStop(int i) {
     for (size_t j = 0; j < nodes_.size(); ++j) {
       SimPostgres& r = nodes_[j].pg;
       if (static_cast<int>(j) != i && r.running && !r.frozen && r.in_recovery && r.upstream == i &&
-          Connected(i, static_cast<int>(j)) && wal_.Contains(pg.branch, pg.lsn, r.branch, r.lsn) &&
-          FetchHistoryFiles(r, pg)) {
+          Connected(i, static_cast<int>(j)) && CanStreamFrom(r, pg)) {
         r.branch = pg.branch;
         r.lsn = pg.lsn;
       }
@@ -783,6 +784,11 @@ void World::NewPostmaster(int i) {
 
 // --- the world's step ---------------------------------------------------------------------------
 
+bool World::CanStreamFrom(SimPostgres& replica, const SimPostgres& upstream) const {
+  return wal_.Contains(upstream.branch, upstream.lsn, replica.branch, replica.lsn) &&
+         FetchHistoryFiles(replica, upstream);
+}
+
 bool World::FetchHistoryFiles(SimPostgres& replica, const SimPostgres& upstream) const {
   Timeline mine = wal_.TimelineOf(replica.branch), theirs = wal_.TimelineOf(upstream.branch);
   for (Timeline t = mine + 1; t <= theirs; ++t) {
@@ -803,15 +809,8 @@ void World::Replicate(int i) {
     return;
   }
   const SimPostgres& src = nodes_[u].pg;
-  if (!wal_.Contains(src.branch, src.lsn, r.branch, r.lsn)) {
-    r.streaming = false;  // diverged: the WAL receiver keeps failing
-    return;
-  }
-  if (!FetchHistoryFiles(r, src)) {
-    r.streaming = false;
-    return;
-  }
-  r.streaming = true;
+  r.streaming = CanStreamFrom(r, src);
+  if (!r.streaming) return;  // diverged, or a history file missing: the WAL receiver keeps failing
   if (rng_.Percent(70)) {
     r.branch = src.branch;
     r.lsn = src.lsn;
