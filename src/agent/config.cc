@@ -289,10 +289,24 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     int64_t lag = static_cast<int64_t>(c.maximum_lag_on_failover);
     PGPILOT_TRY(root.Int("maximum_lag_on_failover", 0, INT64_MAX, &lag));
     c.maximum_lag_on_failover = static_cast<uint64_t>(lag);
+    if (root.Has("synchronous_mode")) {
+      // YAML reads a bare on/off as a boolean: accept both spellings.
+      const YAML::Node& mode = root.Get("synchronous_mode");
+      std::string text = mode.IsScalar() ? mode.Scalar() : "";
+      if (text == "true") text = "on";
+      if (text == "false") text = "off";
+      auto parsed = ParseSyncMode(text);
+      if (!parsed) return root.Bad("synchronous_mode", "must be off, on or strict, not '" + text + "'");
+      c.synchronous_mode = *parsed;
+    }
+    int64_t sync_count = c.synchronous_node_count;
+    PGPILOT_TRY(root.Int("synchronous_node_count", 1, 16, &sync_count));
+    c.synchronous_node_count = static_cast<int>(sync_count);
 
     auto tags = root.Child("tags");
     if (!tags.ok()) return tags.error();
     PGPILOT_TRY(tags->Bool("nofailover", &c.tags.nofailover));
+    PGPILOT_TRY(tags->Bool("nosync", &c.tags.nosync));
     PGPILOT_TRY(tags->NoUnknownKeys());
 
     auto store = root.Child("store");
@@ -387,8 +401,11 @@ std::string RenderAgentConfig(const AgentConfig& c) {
   out << YAML::Key << "ttl" << YAML::Value << static_cast<double>(c.ttl.count()) / 1000.0;
   out << YAML::Key << "loop_wait" << YAML::Value << static_cast<double>(c.loop_wait.count()) / 1000.0;
   out << YAML::Key << "maximum_lag_on_failover" << YAML::Value << c.maximum_lag_on_failover;
+  out << YAML::Key << "synchronous_mode" << YAML::Value << SyncModeName(c.synchronous_mode);
+  out << YAML::Key << "synchronous_node_count" << YAML::Value << c.synchronous_node_count;
   out << YAML::Key << "tags" << YAML::Value << YAML::BeginMap << YAML::Key << "nofailover"
-      << YAML::Value << c.tags.nofailover << YAML::EndMap;
+      << YAML::Value << c.tags.nofailover << YAML::Key << "nosync" << YAML::Value
+      << c.tags.nosync << YAML::EndMap;
   out << YAML::Key << "store" << YAML::Value << YAML::BeginMap;
   if (c.store.is_kubernetes()) {
     const KubernetesConfig& k = c.store.kubernetes;

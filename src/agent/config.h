@@ -8,6 +8,7 @@
 
 #include "core/cluster_view.h"
 #include "core/result.h"
+#include "core/sync_standbys.h"
 #include "core/types.h"
 #include "platform/log.h"
 #include "store/open_store.h"
@@ -31,6 +32,9 @@ struct AgentConfig {
   Duration loop_wait{1000};
   uint64_t maximum_lag_on_failover = 1024 * 1024;
   MemberTags tags;
+  // Must be the same on every member (read by the primary and by every candidate).
+  SyncMode synchronous_mode = SyncMode::kOff;
+  int synchronous_node_count = 1;
   StoreConfig store;
 
   HostPort api_listen{"127.0.0.1", 8008};

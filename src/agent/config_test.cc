@@ -20,8 +20,11 @@ run_as: pgowner
 ttl: 6
 loop_wait: 0.5
 maximum_lag_on_failover: 2097152
+synchronous_mode: strict
+synchronous_node_count: 2
 tags:
   nofailover: true
+  nosync: true
 store:
   sqlite: /var/lib/pgpilot/store.db
 api:
@@ -132,6 +135,9 @@ TEST(AgentConfig, FullConfigParsesEveryField) {
   EXPECT_EQ(c.loop_wait, Duration(500));
   EXPECT_EQ(c.maximum_lag_on_failover, 2097152u);
   EXPECT_TRUE(c.tags.nofailover);
+  EXPECT_TRUE(c.tags.nosync);
+  EXPECT_EQ(c.synchronous_mode, SyncMode::kStrict);
+  EXPECT_EQ(c.synchronous_node_count, 2);
   EXPECT_EQ(c.store.sqlite_path, "/var/lib/pgpilot/store.db");
   EXPECT_EQ(c.api_listen.host, "0.0.0.0");
   EXPECT_EQ(c.api_listen.port, 8009);
@@ -165,6 +171,9 @@ TEST(AgentConfig, MinimalConfigGetsTheDocumentedDefaults) {
   EXPECT_EQ(c.loop_wait, Duration(1000));
   EXPECT_EQ(c.maximum_lag_on_failover, 1024u * 1024u);
   EXPECT_FALSE(c.tags.nofailover);
+  EXPECT_FALSE(c.tags.nosync);
+  EXPECT_EQ(c.synchronous_mode, SyncMode::kOff);
+  EXPECT_EQ(c.synchronous_node_count, 1);
   EXPECT_EQ(c.api_listen.ToString(), "127.0.0.1:8008");
   EXPECT_EQ(c.api_connect.ToString(), "127.0.0.1:8008");
   EXPECT_EQ(c.pg_listen, "127.0.0.1");
@@ -261,7 +270,7 @@ TEST(AgentConfig, UnknownKeysAreNamedWithTheAllowedOnes) {
   EXPECT_THAT(e.hint, HasSubstr("password_file"));
 
   ExpectError(Minimal("store:\n", "store:\n  etcd: http://127.0.0.1:2379\n"), {"'store.etcd'"});
-  ExpectError(std::string(kMinimalConfig) + "tags:\n  nosync: true\n", {"'tags.nosync'"});
+  ExpectError(std::string(kMinimalConfig) + "tags:\n  priority: 1\n", {"'tags.priority'"});
   ExpectError(std::string(kMinimalConfig) + "api:\n  port: 8008\n", {"'api.port'"});
   ExpectError(std::string(kMinimalConfig) + "log:\n  colour: true\n", {"'log.colour'"});
 }
@@ -282,6 +291,8 @@ TEST(AgentConfig, WrongTypesAreNamed) {
       {"name: pg-1", "name: pg-1\nmaximum_lag_on_failover: -1", {"'maximum_lag_on_failover'", "'-1'"}},
       {"name: pg-1", "name: pg-1\nmaximum_lag_on_failover: 1MB", {"'maximum_lag_on_failover'", "'1MB'"}},
       {"name: pg-1", "name: pg-1\ntags:\n  nofailover: maybe", {"'tags.nofailover'", "true or false", "'maybe'"}},
+      {"name: pg-1", "name: pg-1\nsynchronous_mode: always", {"'synchronous_mode'", "off, on or strict", "'always'"}},
+      {"name: pg-1", "name: pg-1\nsynchronous_node_count: 0", {"'synchronous_node_count'", "1 to 16"}},
       {"name: pg-1", "name: pg-1\ntags: [nofailover]", {"'tags'", "mapping"}},
       {"store:\n  sqlite: /srv/store.db", "store: /srv/store.db", {"'store'", "mapping"}},
       {"sqlite: /srv/store.db", "sqlite: [/srv/store.db]", {"'store.sqlite'", "string"}},

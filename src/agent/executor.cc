@@ -68,7 +68,28 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             RecordLease(*w, sent, report);
             return w->granted ? Status::Ok() : Refused("the lease is no longer ours");
           },
+          [&](const ReleaseLease& a) -> Status {
+            // After the stop this decision made: the position the shutdown ended at.
+            LocalState after = pg->Observe();
+            MonoTime sent = clock_.Now();
+            auto released = store_.ReleaseLeader(Request(after), a.term);
+            if (!released.ok()) return released.error();
+            RecordLease(LeaseWrite{false, std::nullopt}, sent, report);  // no longer ours either way
+            return *released ? Status::Ok() : Refused("the lease is no longer ours");
+          },
+          [&](const ClearSwitchover&) -> Status { return store_.ClearSwitchover(); },
+          [&](const Checkpoint&) -> Status {
+            Status s = pg->Checkpoint(ttl_ / 3);
+            if (!s.ok()) LogWarn("checkpoint before the switchover: " + s.ToString() + "; stopping anyway");
+            return Status::Ok();
+          },
           [&](const AppendHistory& a) -> Status { return store_.AppendHistory(a.entry); },
+          [&](const WriteSync& a) -> Status {
+            auto written = store_.WriteSync(a.record, a.expect_absent ? std::nullopt
+                                                                      : std::optional<uint64_t>(a.expected_revision));
+            if (!written.ok()) return written.error();
+            return *written ? Status::Ok() : Refused("the sync key changed meanwhile");
+          },
           [&](const Bootstrap&) -> Status {
             return Launch(TaskKind::kBootstrap, [pg] { return pg->Bootstrap(); });
           },
@@ -90,6 +111,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
           [&](const Promote& a) -> Status { return pg->Promote(local.timeline, a.timeline); },
           [&](const Follow& a) -> Status { return pg->Follow(a.upstream); },
           [&](const EnsureSlots& a) -> Status { return pg->EnsureSlots(a.members); },
+          [&](const SetSyncStandbys& a) -> Status { return pg->SetSyncStandbys(a.names); },
           [&](const KeepDataDirAside&) -> Status { return pg->KeepDataDirAside().status(); },
       },
       action);

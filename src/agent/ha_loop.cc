@@ -25,7 +25,9 @@ bool OnlyRoutine(const std::vector<Action>& actions) {
 HaLoop::HaLoop(const AgentConfig& config, Store& store, PostgresController& postgres,
                TaskRunner& tasks, FenceWatchdog* watchdog, const Clock& clock, SnapshotBoard& board)
     : config_(config),
-      settings_{config.name, config.ttl, config.loop_wait, config.maximum_lag_on_failover, config.tags},
+      settings_{config.name,  config.ttl,       config.loop_wait,
+                config.maximum_lag_on_failover, config.tags, config.synchronous_mode,
+                config.synchronous_node_count},
       store_(store),
       postgres_(postgres),
       tasks_(tasks),

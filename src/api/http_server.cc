@@ -1,6 +1,6 @@
 #include "api/http_server.h"
 
-#include <httplib.h>
+#include "platform/http_lib.h"
 
 #include "api/health.h"
 #include "api/status_json.h"

@@ -1,6 +1,6 @@
 #include "api/peer_client.h"
 
-#include <httplib.h>
+#include "platform/http_lib.h"
 
 #include <future>
 

@@ -89,6 +89,18 @@ std::string RenderClusterTable(const std::string& cluster, const ClusterView& vi
   }
   bool any_star = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.role == "primary*"; });
   if (any_star) out += "(* holds the leader lease)\n";
+  if (view.sync) {
+    std::string names;
+    for (const auto& m : view.sync->members) names += (names.empty() ? "" : ", ") + m;
+    out += "synchronous standbys of " + view.sync->leader + ": " + (names.empty() ? "none" : names) + "\n";
+  }
+  if (view.switchover) {
+    out += "switchover from " + view.switchover->from + " to " + view.switchover->to + " pending" +
+           (view.switchover->not_before.unix_ms > 0
+                ? " (not before " + FormatWallTime(view.switchover->not_before) + ")"
+                : std::string()) +
+           "\n";
+  }
   for (const auto& r : rows) {
     if (r.state != "primary" && r.state != "replica" && !r.reason.empty()) {
       out += r.name + ": " + r.reason + "\n";
@@ -127,11 +139,17 @@ std::string RenderClusterJson(const std::string& cluster, const ClusterView& vie
       m["agent_pid"] = r.member->agent_pid;
       m["postgres_pid"] = r.member->postgres_pid;
       m["nofailover"] = r.member->tags.nofailover;
+      m["nosync"] = r.member->tags.nosync;
       m["version"] = r.member->version;
       m["updated_ms"] = r.member->updated.unix_ms;
     }
     j["members"].push_back(m);
   }
+  j["sync"] = view.sync ? json{{"leader", view.sync->leader}, {"members", view.sync->members}} : json(nullptr);
+  j["switchover"] = view.switchover ? json{{"from", view.switchover->from},
+                                           {"to", view.switchover->to},
+                                           {"not_before", FormatWallTime(view.switchover->not_before)}}
+                                    : json(nullptr);
   j["history"] = json::array();
   for (const auto& h : view.history) {
     j["history"].push_back({{"timeline", h.timeline}, {"switch_lsn", h.switch_lsn.ToString()},

@@ -37,6 +37,7 @@ int RunCommandLine(int argc, char** argv) {
   // up
   UpOptions up_options;
   double up_ttl = 10, up_loop = 1, up_wait = 120;
+  std::string up_sync_mode = "off";
   auto* up = app.add_subcommand(
       "up", "Start a local cluster: N agents in the background, one PostgreSQL each, data and logs\n"
             "under DIR/NAME/. Waits for one primary and N-1 streaming replicas, prints the table.\n"
@@ -52,6 +53,13 @@ int RunCommandLine(int argc, char** argv) {
       ->default_val(10)->check(CLI::Range(2.0, 3600.0));
   up->add_option("--loop-wait", up_loop, "Seconds between HA loops (new clusters only)")
       ->default_val(1)->check(CLI::Range(0.1, 60.0));
+  up->add_option("--synchronous-mode", up_sync_mode,
+                 "off, on (commits wait for synchronous standbys while there are any) or strict "
+                 "(commits wait even when there is none) (new clusters only)")
+      ->default_val("off")->check(CLI::IsMember({"off", "on", "strict"}));
+  up->add_option("--synchronous-node-count", up_options.spec.synchronous_node_count,
+                 "Standbys every commit waits for in synchronous mode (new clusters only)")
+      ->default_val(1)->check(CLI::Range(1, 8));
   up->add_option("--wait", up_wait, "Seconds to wait for a healthy cluster")->default_val(120);
   up->add_option("--run-as", up_options.spec.run_as,
                  "Unprivileged user for PostgreSQL when started as root")
@@ -89,6 +97,17 @@ int RunCommandLine(int argc, char** argv) {
       "dsn", "A connection string listing every member with target_session_attrs=read-write,\n"
              "so it always reaches the primary.");
   dsn->add_flag("--replicas", dsn_replicas, "Prefer replicas (target_session_attrs=prefer-standby)");
+  SwitchoverOptions switchover_options;
+  double switchover_wait = 60;
+  auto* switchover = ctl->add_subcommand(
+      "switchover", "Hand the primary role to another member: the leader checkpoints, stops cleanly\n"
+                    "(its replicas receive every byte), releases the lease, and the target promotes at\n"
+                    "once; the old primary follows it without pg_rewind.");
+  switchover->add_option("--to", switchover_options.to,
+                         "The member to take over (default: the most advanced eligible replica)");
+  switchover->add_option("--at", switchover_options.at, "Not before this UTC time (2026-12-02T10:00:00Z)");
+  switchover->add_flag("--force", switchover_options.force, "Hand over even to a lagging replica");
+  switchover->add_option("--wait", switchover_wait, "Seconds to wait for the new primary")->default_val(60);
 
   // k8s render
   K8sRenderOptions k8s_options;
@@ -148,6 +167,7 @@ int RunCommandLine(int argc, char** argv) {
     up_options.spec.ttl = Seconds(up_ttl);
     up_options.spec.loop_wait = Seconds(up_loop);
     up_options.wait = Seconds(up_wait);
+    up_options.spec.synchronous_mode = ParseSyncMode(up_sync_mode).value_or(SyncMode::kOff);
     if (up_options.spec.loop_wait * 2 > up_options.spec.ttl) {
       std::cerr << "pgpilot up: --loop-wait must be at most half of --ttl\n";
       return 2;
@@ -157,6 +177,10 @@ int RunCommandLine(int argc, char** argv) {
   if (down->parsed()) return RunDown(down_dir, Seconds(down_wait));
   if (list->parsed()) return CtlList(target, list_json);
   if (dsn->parsed()) return CtlDsn(target, dsn_replicas);
+  if (switchover->parsed()) {
+    switchover_options.wait = Seconds(switchover_wait);
+    return CtlSwitchover(target, switchover_options);
+  }
   if (k8s_render->parsed()) {
     auto manifests = RenderKubernetesManifests(k8s_options);
     if (!manifests.ok()) {

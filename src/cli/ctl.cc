@@ -1,10 +1,14 @@
 #include "cli/ctl.h"
 
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "agent/config.h"
 #include "cli/cluster_table.h"
 #include "cli/local_cluster.h"
+#include "core/defaults.h"
+#include "core/switchover.h"
 #include "platform/clock.h"
 #include "platform/files.h"
 #include "store/open_store.h"
@@ -53,10 +57,14 @@ std::vector<std::string> Names(const std::vector<AgentConfig>& configs) {
   return names;
 }
 
-Result<ClusterView> LoadView(const Resolved& r) {
+Result<std::unique_ptr<Store>> OpenCtlStore(const Resolved& r, const Clock& clock) {
   if (Status s = BecomeStoreOwner(r.store); !s.ok()) return s.error();
+  return OpenStore(r.store, r.cluster, clock);
+}
+
+Result<ClusterView> LoadView(const Resolved& r) {
   RealClock clock;
-  auto store = OpenStore(r.store, r.cluster, clock);
+  auto store = OpenCtlStore(r, clock);
   if (!store.ok()) return store.error();
   return (*store)->Load();
 }
@@ -64,6 +72,10 @@ Result<ClusterView> LoadView(const Resolved& r) {
 int Report(const Error& e) {
   std::cerr << "pgpilot ctl: " << e.ToString() << "\n";
   return e.code == ErrorCode::kInvalidArgument ? 2 : 1;
+}
+
+int Report(const std::string& problem, const std::string& hint = "") {
+  return Report(FailedPrecondition(problem, hint));
 }
 
 }  // namespace
@@ -95,6 +107,59 @@ int CtlDsn(const CtlTarget& target, bool replicas) {
   if (hosts.empty()) return Report(NotFound("the store lists no members", "start the agents first"));
   std::cout << ClusterDsn(hosts, user, replicas) << "\n";
   return 0;
+}
+
+int CtlSwitchover(const CtlTarget& target, const SwitchoverOptions& options) {
+  auto r = Resolve(target);
+  if (!r.ok()) return Report(r.error());
+  std::optional<WallTime> not_before;
+  if (!options.at.empty()) {
+    not_before = ParseWallTime(options.at);
+    if (!not_before) {
+      return Report(InvalidArgument("--at '" + options.at + "' is not a UTC time",
+                                    "write it as 2026-12-02T10:00:00Z"));
+    }
+  }
+  RealClock clock;
+  auto store = OpenCtlStore(*r, clock);
+  if (!store.ok()) return Report(store.error());
+  auto view = (*store)->Load();
+  if (!view.ok()) return Report(view.error());
+  uint64_t max_lag = r->configured.empty() ? kDefaultMaximumLagOnFailover
+                                           : r->configured.front().maximum_lag_on_failover;
+  auto to = ChooseSwitchoverTarget(*view, options.to, max_lag, options.force);
+  if (!to.ok()) return Report(to.error());
+  const std::string from = view->leader->holder;
+  SwitchoverRecord request{from, *to, not_before.value_or(WallTime{}), clock.WallNow()};
+  auto written = (*store)->RequestSwitchover(request);
+  if (!written.ok()) return Report(written.error());
+  if (!*written) return Report("another switchover request was written meanwhile", "see `pgpilot ctl list`");
+  if (not_before && *not_before > clock.WallNow()) {
+    std::cout << "switchover from " << from << " to " << *to << " scheduled for "
+              << FormatWallTime(*not_before) << "\n";
+    return 0;
+  }
+  std::cout << "switchover from " << from << " to " << *to << " requested\n";
+  MonoTime start = clock.Now();
+  while (clock.Now() - start < options.wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto now = (*store)->Load();
+    if (!now.ok()) continue;
+    const MemberStatus* target_member = now->FindMember(*to);
+    if (now->leader && now->leader->holder == *to && !now->leader->released && target_member &&
+        target_member->role == "primary") {
+      std::cout << *to << " is the primary (term " << now->leader->term << "), "
+                << FormatSeconds(clock.Now() - start) << " after the request\n";
+      return 0;
+    }
+    if (!now->switchover && !(now->leader && now->leader->holder == *to)) {
+      const MemberStatus* leader = now->FindMember(from);
+      return Report("the switchover did not happen: " +
+                    (leader ? from + " says: " + leader->reason : from + " is gone"));
+    }
+  }
+  return Report("the switchover to " + *to + " did not finish within " + FormatSeconds(options.wait),
+                "see `pgpilot ctl list`; the request stays until the leader carries it out or drops it");
 }
 
 }  // namespace pgpilot

@@ -113,6 +113,8 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
     c.run_as = spec.run_as;
     c.ttl = spec.ttl;
     c.loop_wait = spec.loop_wait;
+    c.synchronous_mode = spec.synchronous_mode;
+    c.synchronous_node_count = spec.synchronous_node_count;
     c.store = store;
     c.api_listen = {"127.0.0.1", spec.base_port + 100 + i};
     c.api_connect = c.api_listen;

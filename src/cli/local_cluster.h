@@ -19,6 +19,8 @@ struct LocalClusterSpec {
   Duration loop_wait{1000};
   std::string run_as = "postgres";
   std::string store_url;     // empty: the embedded store in DIR; or "etcd://HOST:PORT,..."
+  SyncMode synchronous_mode = SyncMode::kOff;
+  int synchronous_node_count = 1;
 };
 
 struct LocalCluster {

@@ -13,6 +13,9 @@ std::string Describe(const AcquireLease& a) {
                          : "acquire_lease(revision " + std::to_string(a.expected_revision) + ")";
 }
 std::string Describe(const RenewLease& a) { return "renew_lease(term " + std::to_string(a.term) + ")"; }
+std::string Describe(const ReleaseLease& a) { return "release_lease(term " + std::to_string(a.term) + ")"; }
+std::string Describe(const ClearSwitchover&) { return "clear_switchover"; }
+std::string Describe(const Checkpoint&) { return "checkpoint"; }
 std::string Describe(const AppendHistory& a) {
   return "append_history(timeline " + std::to_string(a.entry.timeline) + " at " +
          a.entry.switch_lsn.ToString() + ")";
@@ -33,10 +36,19 @@ std::string Describe(const Promote& a) {
 std::string Describe(const Follow& a) {
   return a.upstream ? "follow(" + a.upstream->name + ")" : "follow(nobody)";
 }
-std::string Describe(const EnsureSlots& a) {
-  std::string out = "ensure_slots(";
-  for (size_t i = 0; i < a.members.size(); ++i) out += (i ? "," : "") + a.members[i];
-  return out + ")";
+std::string Names(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + names[i];
+  return out;
+}
+std::string Describe(const EnsureSlots& a) { return "ensure_slots(" + Names(a.members) + ")"; }
+std::string Describe(const WriteSync& a) {
+  return "write_sync(" + a.record.leader + ": [" + Names(a.record.members) + "], " +
+         (a.expect_absent ? std::string("absent") : "revision " + std::to_string(a.expected_revision)) +
+         ")";
+}
+std::string Describe(const SetSyncStandbys& a) {
+  return "set_synchronous_standbys(" + Names(a.names) + ")";
 }
 std::string Describe(const KeepDataDirAside& a) { return "keep_data_dir_aside(" + a.why + ")"; }
 

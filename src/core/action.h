@@ -26,6 +26,10 @@ struct AbandonInitialize {};                            // drop our incomplete c
 struct AcquireLease { uint64_t expected_revision = 0; bool expect_absent = false; };
 struct RenewLease { uint64_t term = 0; };
 struct AppendHistory { HistoryEntry entry; };
+struct ReleaseLease { uint64_t term = 0; };  // give the lease up at our final position (after a stop)
+struct ClearSwitchover {};                   // the switchover request is done or cannot be done
+// Compare-and-swap of `sync`: from this revision, or only if absent.
+struct WriteSync { SyncRecord record; uint64_t expected_revision = 0; bool expect_absent = false; };
 
 // PostgreSQL actions. Bootstrap, Clone, Rewind and Start run in the background (TaskState).
 struct Bootstrap {};
@@ -40,11 +44,14 @@ struct Stop { StopMode mode = StopMode::kFast; };
 struct Promote { Timeline timeline = 0; };
 struct Follow { std::optional<MemberEndpoint> upstream; };  // rewrite primary_conninfo, reload
 struct EnsureSlots { std::vector<std::string> members; };    // physical slots on this primary
+struct SetSyncStandbys { std::vector<std::string> names; };  // synchronous_standby_names, reload
+struct Checkpoint {};                                        // before a switchover's clean stop
 struct KeepDataDirAside { std::string why; };               // rename, never delete
 
 using Action = std::variant<ClaimInitialize, CompleteInitialize, AbandonInitialize, AcquireLease,
-                            RenewLease, AppendHistory, Bootstrap, Clone, Rewind, Start, Stop,
-                            Promote, Follow, EnsureSlots, KeepDataDirAside>;
+                            RenewLease, ReleaseLease, AppendHistory, WriteSync, ClearSwitchover,
+                            Bootstrap, Clone, Rewind, Start, Stop, Promote, Follow, EnsureSlots,
+                            SetSyncStandbys, Checkpoint, KeepDataDirAside>;
 
 // "acquire_lease", "start(replica of pg-0)": for the decision log line.
 std::string DescribeAction(const Action& action);

@@ -42,6 +42,9 @@ std::optional<std::string> Ineligibility(const Candidate& c,
   if (!c.reachable) return "unreachable" + (c.error.empty() ? std::string() : ": " + c.error);
   if (!c.running_replica) return std::string("not a running replica");
   if (c.nofailover) return std::string("tagged nofailover");
+  if (c.outside_sync_set) {
+    return std::string("not in the synchronous set (it may lack acknowledged commits)");
+  }
   if (!last_leader) return std::nullopt;
   if (c.timeline < last_leader->timeline) {
     return "on timeline " + std::to_string(c.timeline) + ", the last leader was on " +

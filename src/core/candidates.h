@@ -19,6 +19,7 @@ struct Candidate {
   Timeline timeline = 0;
   Lsn wal_position;              // max(received, replayed)
   std::string error;             // why unreachable
+  bool outside_sync_set = false; // synchronous mode: not in `sync`, may lack acknowledged commits
 };
 
 // A member as a candidate, from the status its API published.

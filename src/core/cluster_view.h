@@ -42,7 +42,8 @@ inline bool HeldBy(const std::optional<LeaderRecord>& record, const std::string&
 }
 
 struct MemberTags {
-  bool nofailover = false;
+  bool nofailover = false;  // never promoted
+  bool nosync = false;      // never chosen as a synchronous standby
   friend bool operator==(const MemberTags&, const MemberTags&) = default;
 };
 
@@ -84,11 +85,36 @@ struct HistoryEntry {
   friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
 };
 
+// The `sync` key (synchronous mode): the standbys whose confirmation the primary `leader` waits
+// for on every commit. Every commit `leader` acknowledged is on each of `members`, so only they
+// (and `leader` itself) may be promoted without losing one. Written with a compare-and-swap by
+// the primary only, and before every promotion by the member about to promote.
+struct SyncRecord {
+  std::string leader;
+  std::vector<std::string> members;  // sorted, unique
+  uint64_t revision = 0;             // store version; opaque except for equality
+
+  friend bool operator==(const SyncRecord&, const SyncRecord&) = default;
+};
+
+// The `switchover` key: a planned handover of the leader lease, requested by an operator
+// (`pgpilot ctl switchover`) and carried out by the leader `from` once `not_before` has passed.
+struct SwitchoverRecord {
+  std::string from;      // the leader the request was made to
+  std::string to;        // the member that takes over
+  WallTime not_before;   // 0: at once
+  WallTime requested;
+
+  friend bool operator==(const SwitchoverRecord&, const SwitchoverRecord&) = default;
+};
+
 struct ClusterView {
   std::optional<InitializeRecord> initialize;
   std::optional<LeaderRecord> leader;
   std::vector<MemberStatus> members;  // unexpired entries, sorted by name
   std::vector<HistoryEntry> history;  // oldest first
+  std::optional<SyncRecord> sync;
+  std::optional<SwitchoverRecord> switchover;
 
   const MemberStatus* FindMember(const std::string& name) const;
 };

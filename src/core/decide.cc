@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/defaults.h"
+#include "core/switchover.h"
 
 namespace pgpilot {
 namespace {
@@ -71,6 +72,24 @@ std::optional<std::string> DivergedFromLeader(const ClusterView& v, const LocalS
   return std::nullopt;
 }
 
+// Why our cleanly stopped WAL is a prefix of the leader's timeline (so it follows without
+// pg_rewind), or nullopt when that is not proven: a clean shutdown as the primary, and the
+// history shows the leader's newest timeline leaving ours at or after our shutdown checkpoint.
+std::optional<std::string> ContinuesCleanly(const ClusterView& v, const LocalState& local,
+                                            const LeaderRecord& leader) {
+  if (!local.clean_shutdown) return std::nullopt;
+  const HistoryEntry* newest = nullptr;
+  for (const HistoryEntry& h : v.history) {
+    if (h.new_leader == leader.holder && (newest == nullptr || h.timeline > newest->timeline)) newest = &h;
+  }
+  if (newest == nullptr || newest->timeline <= local.timeline) return std::nullopt;
+  Fork fork = ForkBetween(v.history, newest->timeline, local.timeline);
+  if (fork.kind != Fork::kAt || local.wal_position > fork.lsn) return std::nullopt;
+  return "we stopped cleanly at " + local.wal_position.ToString() + " and timeline " +
+         std::to_string(newest->timeline) + " of " + leader.holder + " continues from " +
+         fork.lsn.ToString();
+}
+
 // The timeline a promotion of ours creates: above ours and above every number the history
 // records (reserved by an earlier promotion, whether or not it finished).
 Timeline NextTimeline(const ClusterView& view, const LocalState& local) {
@@ -103,6 +122,14 @@ class Builder {
   const Observation& o_;
   Decision d_;
 };
+
+// Synchronous mode, before a promotion: the `sync` record names us as its leader, with no
+// standbys yet (kept as it is when it already names us: its members have all our commits).
+void AddTakeSyncSet(const Observation& o, Builder& b) {
+  const std::optional<SyncRecord>& sync = o.view->sync;
+  if (sync && sync->leader == o.settings.member_name) return;
+  b.Add(WriteSyncOver(sync, SyncRecord{o.settings.member_name, {}, 0}));
+}
 
 // Why our own lease is not provable right now, or nullopt when it is.
 std::optional<std::string> WhyLeaseUnprovable(const Observation& o) {
@@ -283,21 +310,40 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
           : "the lease of " + v.leader->holder + " expired (unchanged for " +
                 FormatSeconds(leader.unchanged_for) + ")";
 
+  // A planned switchover hands a released lease to one member; the others wait for it.
+  const SwitchoverRecord* handover = HandoverInProgress(v);
+  if (handover != nullptr && handover->to != me) {
+    return b.Done(NodeState::kReplica, lease_text + "; a switchover hands it to " + handover->to);
+  }
+  const bool sync_mode = o.settings.synchronous_mode != SyncMode::kOff;
+  if (sync_mode) {
+    if (auto outside = OutsideSyncSet(v.sync, me)) {
+      return b.Done(NodeState::kReplica, lease_text + "; we may not take over: " + *outside);
+    }
+  }
   Candidate self{me, true, true, o.settings.tags.nofailover, local.timeline, local.wal_position, ""};
   if (auto why = Ineligibility(self, v.leader, o.settings.maximum_lag_on_failover)) {
     return b.Done(NodeState::kReplica, lease_text + "; we may not take over: " + *why);
   }
-  if (!o.peers_collected) {
-    b.NeedPeers();
-    return b.Done(NodeState::kReplica, lease_text + "; asking the other members for their positions");
-  }
-  std::vector<Candidate> all = o.peers;
-  all.push_back(self);
-  Ranking ranking =
-      RankCandidates(all, v.leader, o.settings.maximum_lag_on_failover, v.history);
-  if (ranking.eligible.front().name != me) {
-    return b.Done(NodeState::kReplica, lease_text + "; " + ranking.eligible.front().name +
-                                           " is the better candidate: " + ranking.Describe());
+  std::string why_us;
+  if (handover != nullptr) {
+    // Nobody can be ahead of the position the leader released the lease at, and we have it.
+    why_us = "the switchover names us: taking the lease at once";
+  } else {
+    if (!o.peers_collected) {
+      b.NeedPeers();
+      return b.Done(NodeState::kReplica, lease_text + "; asking the other members for their positions");
+    }
+    std::vector<Candidate> all = o.peers;
+    all.push_back(self);
+    for (Candidate& c : all) c.outside_sync_set = sync_mode && OutsideSyncSet(v.sync, c.name);
+    Ranking ranking =
+        RankCandidates(all, v.leader, o.settings.maximum_lag_on_failover, v.history);
+    if (ranking.eligible.front().name != me) {
+      return b.Done(NodeState::kReplica, lease_text + "; " + ranking.eligible.front().name +
+                                             " is the better candidate: " + ranking.Describe());
+    }
+    why_us = "we are the best candidate, taking the lease: " + ranking.Describe();
   }
   AgentMemory& m = b.memory();
   m.previous_leader = v.leader ? v.leader->holder : "";
@@ -306,10 +352,12 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
   // pick its number again, even if we stop right after promoting.
   Timeline next = NextTimeline(v, local);
   b.Add(AcquireFrom(v.leader));
+  // In synchronous mode the set is ours (and empty) before we accept a write, so nobody can be
+  // promoted past a commit we acknowledge before a standby caught up.
+  if (sync_mode) AddTakeSyncSet(o, b);
   b.Add(AppendHistory{Reservation(o, next, m.previous_leader, lease_text)});
   b.Add(Promote{next});
-  return b.Done(NodeState::kPromoting,
-                lease_text + "; we are the best candidate, taking the lease: " + ranking.Describe());
+  return b.Done(NodeState::kPromoting, lease_text + "; " + why_us);
 }
 
 Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leader) {
@@ -322,7 +370,14 @@ Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leade
   if (rec && rec->holder == me && !rec->released) {
     // We took the lease (or held it before a restart of the agent) and are still in recovery.
     // Promote onto the timeline we reserved before, or reserve one now.
+    if (o.settings.synchronous_mode != SyncMode::kOff) {
+      if (auto outside = OutsideSyncSet(v.sync, me)) {
+        return b.Done(NodeState::kReplica, "we hold the leader lease but " + *outside +
+                                               ": not promoting, letting the lease expire");
+      }
+    }
     b.Add(RenewLease{rec->term});
+    if (o.settings.synchronous_mode != SyncMode::kOff) AddTakeSyncSet(o, b);
     const HistoryEntry* own = OwnReservation(v, local, me);
     if (own != nullptr) {
       b.Add(Promote{own->timeline});
@@ -436,13 +491,25 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
     }
     if (backing_off) return b.Done(NodeState::kStopped, failure + retry_text);
     if (rec && rec->released && rec->holder == me && local.was_primary) {
+      const SwitchoverRecord* handover = HandoverInProgress(v);
+      if (handover != nullptr && m.handover_since != MonoTime{} &&
+          o.now - m.handover_since < o.settings.ttl) {
+        return b.Done(NodeState::kStopped,
+                      "handing the lease over to " + handover->to + " (switchover): waiting for it to "
+                      "take over; we take the lease back if it has not within " +
+                          FormatSeconds(o.settings.ttl));
+      }
       // We stopped cleanly as the primary and nobody has taken the lease since: nobody else
       // can have been promoted, so we take it back (compare-and-swap) and start as before,
       // on the same timeline. A replica that received all of our WAL may win this race.
       b.Add(AcquireFrom(rec));
+      if (handover != nullptr) b.Add(ClearSwitchover{});
       b.Add(Start{StartRole::kPrimary, std::nullopt});
+      m.handover_since = MonoTime{};
       return b.Done(NodeState::kStarting,
-                    "we released the lease cleanly at " + rec->lsn.ToString() +
+                    (handover != nullptr ? "the switchover to " + handover->to + " did not happen; "
+                                         : std::string()) +
+                        "we released the lease cleanly at " + rec->lsn.ToString() +
                         " and nobody took it: taking it back and starting as the primary");
     }
     if (leader_is_me) {
@@ -461,6 +528,14 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
       // pg_control still says "primary" after a rewind that found nothing to undo, so a rewind
       // that succeeded against this leader is not repeated: we start as its replica.
       if ((local.was_primary || m.needs_rewind) && m.rewound_term != rec->term) {
+        if (!m.needs_rewind) {
+          if (auto continued = ContinuesCleanly(v, local, *rec)) {
+            m.handover_since = MonoTime{};
+            b.Add(Start{StartRole::kReplica, *ep});
+            return b.Done(NodeState::kStarting, *continued + ": starting as a replica of " +
+                                                    rec->holder + " without pg_rewind");
+          }
+        }
         m.rewind_term = rec->term;
         b.Add(Rewind{*ep});
         return b.Done(NodeState::kRewinding,
@@ -494,8 +569,41 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
     }
     std::vector<std::string> others = OtherMembers(v, me);
     if (!others.empty()) b.Add(EnsureSlots{others});
+    std::string switchover_note;
+    if (v.switchover) {
+      const SwitchoverRecord& request = *v.switchover;
+      if (request.from != me) {
+        // Done (it names us) or stale (made to a leader that is gone): not ours to carry out.
+        b.Add(ClearSwitchover{});
+        switchover_note = request.to == me ? "; the switchover from " + request.from + " is done"
+                                           : "; dropping a switchover request made to " + request.from;
+      } else if (o.wall_now >= request.not_before) {
+        if (auto why = WhySwitchoverRefused(request, v, local, o.settings.synchronous_mode)) {
+          b.Add(ClearSwitchover{});
+          return b.Done(NodeState::kPrimary, "holding the leader lease (term " +
+                                                 std::to_string(m.lease->term) + "); switchover to " +
+                                                 request.to + " refused: " + *why + " (request dropped)");
+        }
+        b.Add(Checkpoint{});
+        b.Add(Stop{StopMode::kFast});
+        b.Add(ReleaseLease{m.lease->term});
+        m.handover_since = o.now;
+        return b.Done(NodeState::kStopped,
+                      "switchover to " + request.to + ": checkpoint, clean stop (streaming replicas "
+                      "receive every byte), then the lease is released at our final position");
+      } else {
+        switchover_note = "; switchover to " + request.to + " scheduled for " +
+                          FormatWallTime(request.not_before);
+      }
+    }
+    SyncPlan sync = PlanSyncStandbys(o.settings.synchronous_mode, o.settings.synchronous_node_count,
+                                     me, v, local, m.sync_join, o.now);
+    for (Action& action : sync.actions) b.Add(std::move(action));
+    m.sync_join = sync.join;
     return b.Done(NodeState::kPrimary,
-                  "holding the leader lease (term " + std::to_string(m.lease->term) + ")");
+                  "holding the leader lease (term " + std::to_string(m.lease->term) + ")" +
+                      switchover_note +
+                      (sync.summary.empty() ? std::string() : "; " + sync.summary));
   }
   return RunningReplica(o, b, leader);
 }

@@ -13,6 +13,7 @@
 #include "core/local_state.h"
 #include "core/node_state.h"
 #include "core/result.h"
+#include "core/sync_standbys.h"
 #include "core/types.h"
 
 namespace pgpilot {
@@ -24,6 +25,8 @@ struct HaSettings {
   Duration loop_wait{1000};
   uint64_t maximum_lag_on_failover = 1024 * 1024;
   MemberTags tags;
+  SyncMode synchronous_mode = SyncMode::kOff;
+  int synchronous_node_count = 1;  // standbys every commit waits for, when available
 };
 
 // What the agent carries from one tick to the next. Decide returns the next value; nothing else
@@ -41,6 +44,8 @@ struct AgentMemory {
   std::string blocked;                 // a sticky reason that needs an operator (or a restart)
   std::string previous_leader;         // set when we start a promotion, for the history entry
   std::string promotion_reason;
+  SyncJoin sync_join;                  // primary, synchronous mode: the standby being added
+  MonoTime handover_since;             // when we stopped to hand the lease over (switchover)
 
   friend bool operator==(const AgentMemory&, const AgentMemory&) = default;
 };

@@ -76,6 +76,19 @@ std::string Fingerprint(const Action& action) {
             for (const auto& m : a.members) out += m + ",";
             return out + ")";
           },
+          [](const ReleaseLease& a) { return "release(" + std::to_string(a.term) + ")"; },
+          [](const ClearSwitchover&) { return std::string("clear_switchover"); },
+          [](const Checkpoint&) { return std::string("checkpoint"); },
+          [](const WriteSync& a) {
+            std::string out = "sync(" + a.record.leader + ":";
+            for (const auto& m : a.record.members) out += m + ",";
+            return out + std::to_string(a.expected_revision) + "," + std::to_string(a.expect_absent) + ")";
+          },
+          [](const SetSyncStandbys& a) {
+            std::string out = "sync_names(";
+            for (const auto& m : a.names) out += m + ",";
+            return out + ")";
+          },
           [](const KeepDataDirAside& a) { return "aside(" + a.why + ")"; },
       },
       action);
@@ -748,6 +761,17 @@ class World {
               if (!store_up_) return false;
               history_.push_back(a.entry);
               return true;
+            },
+            [&](const WriteSync&) { return store_up_; },
+            [&](const SetSyncStandbys&) { return true; },
+            [&](const ClearSwitchover&) { return store_up_; },
+            [&](const Checkpoint&) { return true; },
+            [&](const ReleaseLease& a) {
+              if (!store_up_) return false;
+              bool ours = leader_ && leader_->holder == me_ && leader_->term == a.term && !leader_->released;
+              if (ours) leader_->released = true;
+              memory_ = ApplyLeaseOutcome(memory_, LeaseOutcome{false, leader_.value_or(LeaderRecord{}), now_});
+              return ours;
             },
             [&](const Bootstrap&) {
               if (!Launch(TaskKind::kBootstrap)) return false;

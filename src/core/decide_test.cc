@@ -207,6 +207,14 @@ class Obs {
     o_.settings.tags.nofailover = true;
     return *this;
   }
+  Obs& Synchronous(SyncMode mode = SyncMode::kOn, int count = 1) {
+    o_.settings.synchronous_mode = mode;
+    o_.settings.synchronous_node_count = count;
+    return *this;
+  }
+  Obs& Sync(std::string leader, std::vector<std::string> members, uint64_t revision) {
+    return View([&](ClusterView& v) { v.sync = SyncRecord{leader, members, revision}; });
+  }
   Obs& Peers(std::vector<Candidate> peers) {
     o_.peers_collected = true;
     o_.peers = std::move(peers);
@@ -265,6 +273,20 @@ std::string Summary(const Action& action) {
           [](const EnsureSlots& a) {
             std::string out = "ensure_slots(";
             for (size_t i = 0; i < a.members.size(); ++i) out += (i ? "," : "") + a.members[i];
+            return out + ")";
+          },
+          [](const ReleaseLease& a) { return "release_lease(term " + std::to_string(a.term) + ")"; },
+          [](const ClearSwitchover&) { return std::string("clear_switchover"); },
+          [](const Checkpoint&) { return std::string("checkpoint"); },
+          [](const WriteSync& a) {
+            std::string out = "write_sync(" + a.record.leader + ":";
+            for (size_t i = 0; i < a.record.members.size(); ++i) out += (i ? "," : "") + a.record.members[i];
+            return out + (a.expect_absent ? std::string(", absent)")
+                                          : ", rev " + std::to_string(a.expected_revision) + ")");
+          },
+          [](const SetSyncStandbys& a) {
+            std::string out = "set_sync_standbys(";
+            for (size_t i = 0; i < a.names.size(); ++i) out += (i ? "," : "") + a.names[i];
             return out + ")";
           },
           [](const KeepDataDirAside&) { return std::string("keep_data_dir_aside"); },
@@ -1045,6 +1067,190 @@ TEST(WatchdogAfterTick, ArmedWithALeaseKeptWhileAStartRunsDisarmedOnlyWhenNothin
       << "never disarmed while PostgreSQL may still accept writes";
   EXPECT_EQ(WatchdogAfterTick(lost, true, writable).kind, WatchdogOrder::kDisarm)
       << "a stop this tick succeeded";
+}
+
+}  // namespace
+}  // namespace pgpilot
+
+namespace pgpilot {
+namespace {
+
+// ---- synchronous mode ----------------------------------------------------------------------
+
+TEST(DecideSynchronous, OnlyAMemberOfTheSyncSetStandsForElection) {
+  LeaderRecord gone = Lease("pg-0", 2, 7);
+  Decision outside = Decide(Obs("pg-2", N::kReplica).Synchronous().Replica(1, 0x5000000, "pg-0")
+                                .Leader(gone, kTtl).Sync("pg-0", {"pg-1"}, 4));
+  EXPECT_EQ(outside.next, N::kReplica);
+  EXPECT_TRUE(outside.actions.empty());
+  EXPECT_FALSE(outside.needs_peer_positions) << "it does not even ask the others";
+  EXPECT_THAT(outside.reason, HasSubstr("could lose acknowledged commits"));
+
+  // pg-1 is in the set: it takes the set over (empty) before it records its timeline and promotes.
+  Decision inside = Decide(Obs("pg-1", N::kReplica).Synchronous().Replica(1, 0x4FFF000, "pg-0")
+                               .Leader(gone, kTtl).Sync("pg-0", {"pg-1"}, 4)
+                               .Peers({Unreachable(Peer("pg-0", 1, 0)), Peer("pg-2", 1, 0x5000000)}));
+  EXPECT_EQ(inside.next, N::kPromoting) << inside.reason;
+  EXPECT_EQ(Summaries(inside.actions),
+            (V{"acquire_lease(rev 7)", "write_sync(pg-1:, rev 4)", "append_history(tl 2)", "promote(tl 2)"}))
+      << "pg-2 is further ahead but outside the set: it may hold WAL no commit was acknowledged on";
+
+  // Without synchronous mode the more advanced pg-2 would have been preferred.
+  Decision async = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x4FFF000, "pg-0").Leader(gone, kTtl)
+                              .Sync("pg-0", {"pg-1"}, 4)
+                              .Peers({Unreachable(Peer("pg-0", 1, 0)), Peer("pg-2", 1, 0x5000000)}));
+  EXPECT_EQ(async.next, N::kReplica);
+  EXPECT_THAT(async.reason, HasSubstr("pg-2 is the better candidate"));
+}
+
+TEST(DecideSynchronous, TheFormerLeaderOfTheSetMayTakeOverAndNoRecordMeansNoRestriction) {
+  LeaderRecord gone = Lease("pg-1", 2, 7);
+  // pg-0 led the set (it has every commit it acknowledged) and lost its lease; pg-1 then took
+  // the lease but never promoted (the set still names pg-0).
+  Decision d = Decide(Obs("pg-0", N::kReplica).Synchronous().Replica(1, 0x5000000, "")
+                          .Leader(gone, kTtl).Sync("pg-0", {}, 4)
+                          .Peers({Unreachable(Peer("pg-1", 1, 0)), Peer("pg-2", 1, 0x5000000)}));
+  EXPECT_EQ(d.next, N::kPromoting) << d.reason;
+  EXPECT_EQ(Summaries(d.actions), (V{"acquire_lease(rev 7)", "append_history(tl 2)", "promote(tl 2)"}))
+      << "the record already names pg-0: kept as it is";
+
+  Decision none = Decide(Obs("pg-2", N::kReplica).Synchronous().Replica(1, 0x5000000, "pg-0")
+                             .Leader(Lease("pg-0", 2, 7), kTtl)
+                             .Peers({Unreachable(Peer("pg-0", 1, 0)), Peer("pg-1", 1, 0x4000000)}));
+  EXPECT_EQ(Summaries(none.actions),
+            (V{"acquire_lease(rev 7)", "write_sync(pg-2:, absent)", "append_history(tl 2)", "promote(tl 2)"}));
+}
+
+TEST(DecideSynchronous, AHeldLeaseIsNotPromotedOutsideTheSet) {
+  Decision d = Decide(Obs("pg-2", N::kReplica).Synchronous().Replica(1, 0x5000000, "pg-0")
+                          .Leader(Lease("pg-2", 3, 8)).Sync("pg-0", {"pg-1"}, 4));
+  EXPECT_EQ(d.next, N::kReplica);
+  EXPECT_TRUE(d.actions.empty()) << "no renewal, no promotion: the lease runs out";
+  EXPECT_THAT(d.reason, HasSubstr("not promoting"));
+
+  Decision in = Decide(Obs("pg-1", N::kReplica).Synchronous().Replica(1, 0x5000000, "pg-0")
+                           .Leader(Lease("pg-1", 3, 8)).Sync("pg-0", {"pg-1"}, 4));
+  EXPECT_EQ(Summaries(in.actions), (V{"renew_lease(term 3)", "write_sync(pg-1:, rev 4)",
+                                      "append_history(tl 2)", "promote(tl 2)"}));
+}
+
+TEST(DecideSynchronous, ThePrimaryKeepsItsSetAfterTheLeaseRenewal) {
+  Decision d = Decide(Obs("pg-0", N::kPrimary).Synchronous().Primary(1, 0x5000000)
+                          .Leader(Lease("pg-0", 2, 7)).OwnLease(2, 7, Duration(1000))
+                          .Local([](LocalState& l) {
+                            l.standbys = {{"pg-1", true, Lsn{0x5000000}}};
+                          }));
+  EXPECT_EQ(d.next, N::kPrimary);
+  EXPECT_EQ(Summaries(d.actions), (V{"renew_lease(term 2)", "ensure_slots(pg-1,pg-2)", "write_sync(pg-0:, absent)"}));
+  EXPECT_THAT(d.reason, HasSubstr("taking over the synchronous set"));
+
+  Decision off = Decide(Obs("pg-0", N::kPrimary).Primary(1, 0x5000000).Leader(Lease("pg-0", 2, 7))
+                            .OwnLease(2, 7, Duration(1000))
+                            .Local([](LocalState& l) { l.synchronous_standby_names = "ANY 1 (\"pg-1\")"; }));
+  EXPECT_EQ(Summaries(off.actions), (V{"renew_lease(term 2)", "ensure_slots(pg-1,pg-2)", "set_sync_standbys()"}))
+      << "synchronous mode off: PostgreSQL stops waiting";
+}
+
+}  // namespace
+}  // namespace pgpilot
+
+namespace pgpilot {
+namespace {
+
+// ---- planned switchover --------------------------------------------------------------------
+
+TEST(DecideSwitchover, TheLeaderCheckpointsStopsCleanlyAndReleasesTheLease) {
+  auto leader = [](const std::vector<StandbyProgress>& standbys) {
+    return Obs("pg-0", N::kPrimary).Primary(1, 0x5000000).Leader(Lease("pg-0", 2, 7))
+        .OwnLease(2, 7, Duration(1000))
+        .View([](ClusterView& v) { v.switchover = SwitchoverRecord{"pg-0", "pg-1", {}, {}}; })
+        .Local([&](LocalState& l) { l.standbys = standbys; });
+  };
+  Decision d = Decide(leader({{"pg-1", true, Lsn{0x5000000}}}));
+  EXPECT_EQ(d.next, N::kStopped) << d.reason;
+  EXPECT_EQ(Summaries(d.actions), (V{"renew_lease(term 2)", "ensure_slots(pg-1,pg-2)", "checkpoint",
+                                     "stop(fast)", "release_lease(term 2)"}));
+  EXPECT_EQ(d.memory.handover_since, kNow);
+
+  Decision refused = Decide(leader({{"pg-2", true, Lsn{0x5000000}}}));
+  EXPECT_EQ(refused.next, N::kPrimary);
+  EXPECT_EQ(Summaries(refused.actions), (V{"renew_lease(term 2)", "ensure_slots(pg-1,pg-2)", "clear_switchover"}));
+  EXPECT_THAT(refused.reason, HasSubstr("switchover to pg-1 refused: pg-1 is not streaming from us"));
+
+  // Scheduled for later: nothing yet, and the reason says when.
+  Decision later = Decide(Obs(leader({{"pg-1", true, Lsn{0x5000000}}})).View([](ClusterView& v) {
+    v.switchover->not_before = WallTime{1'700'000'060'000};
+  }));
+  EXPECT_EQ(later.next, N::kPrimary);
+  EXPECT_THAT(later.reason, HasSubstr("scheduled for"));
+}
+
+TEST(DecideSwitchover, TheTargetTakesTheReleasedLeaseAtOnceAndTheOthersWait) {
+  LeaderRecord released = Released("pg-0", 2, 8, 0x5000100);
+  auto seen_by = [&](const std::string& me) {
+    return Obs(me, N::kReplica).Replica(1, 0x5000100, "pg-0").Leader(released)
+        .View([](ClusterView& v) { v.switchover = SwitchoverRecord{"pg-0", "pg-1", {}, {}}; });
+  };
+  Decision target = Decide(seen_by("pg-1"));
+  EXPECT_FALSE(target.needs_peer_positions) << "nobody can be ahead of the released position";
+  EXPECT_EQ(target.next, N::kPromoting) << target.reason;
+  EXPECT_EQ(Summaries(target.actions), (V{"acquire_lease(rev 8)", "append_history(tl 2)", "promote(tl 2)"}));
+  EXPECT_THAT(target.reason, HasSubstr("the switchover names us"));
+
+  Decision other = Decide(seen_by("pg-2"));
+  EXPECT_EQ(other.next, N::kReplica);
+  EXPECT_TRUE(other.actions.empty());
+  EXPECT_FALSE(other.needs_peer_positions);
+  EXPECT_THAT(other.reason, HasSubstr("a switchover hands it to pg-1"));
+
+  // A target that lacks the released position does not take it.
+  Decision behind = Decide(Obs(seen_by("pg-1")).Local([](LocalState& l) { l.wal_position = Lsn{0x5000000}; }));
+  EXPECT_EQ(behind.next, N::kReplica);
+  EXPECT_TRUE(behind.actions.empty());
+}
+
+TEST(DecideSwitchover, TheOldLeaderWaitsThenFollowsWithoutRewindOrTakesTheLeaseBack) {
+  auto old_leader = [](Duration since) {
+    return Obs("pg-0", N::kStopped).Stopped(/*was_primary=*/true).Leader(Released("pg-0", 2, 8, 0x5000100))
+        .View([](ClusterView& v) { v.switchover = SwitchoverRecord{"pg-0", "pg-1", {}, {}}; })
+        .Memory([&](AgentMemory& m) { m.handover_since = kNow - since; })
+        .Local([](LocalState& l) {
+          l.clean_shutdown = true;
+          l.wal_position = Lsn{0x5000028};
+        });
+  };
+  Decision waiting = Decide(old_leader(Duration(1000)));
+  EXPECT_EQ(waiting.next, N::kStopped);
+  EXPECT_TRUE(waiting.actions.empty());
+  EXPECT_THAT(waiting.reason, HasSubstr("handing the lease over to pg-1"));
+
+  Decision back = Decide(old_leader(kTtl));
+  EXPECT_EQ(Summaries(back.actions), (V{"acquire_lease(rev 8)", "clear_switchover", "start(primary)"}));
+  EXPECT_THAT(back.reason, HasSubstr("the switchover to pg-1 did not happen"));
+
+  // pg-1 took over: timeline 2 continues from 0/5000100, after our shutdown checkpoint.
+  auto after = [](bool clean) {
+    return Obs("pg-0", N::kStopped).Stopped(/*was_primary=*/true).Leader(Lease("pg-1", 3, 9, 0x5000200, 2))
+        .History(2, 0x5000100, "pg-0", "pg-1", 1)
+        .Local([clean](LocalState& l) {
+          l.clean_shutdown = clean;
+          l.wal_position = Lsn{0x5000028};
+        });
+  };
+  Decision follow = Decide(after(true));
+  EXPECT_EQ(Summaries(follow.actions), V{"start(replica of " + Ep("pg-1") + ")"});
+  EXPECT_THAT(follow.reason, HasSubstr("without pg_rewind"));
+  Decision crashed = Decide(after(false));
+  EXPECT_EQ(Summaries(crashed.actions), V{"rewind(" + Ep("pg-1") + ")"}) << "a crash leaves WAL after the checkpoint";
+}
+
+TEST(DecideSwitchover, TheNewLeaderClearsTheRequest) {
+  Decision d = Decide(Obs("pg-1", N::kPrimary).Primary(2, 0x5000200).Leader(Lease("pg-1", 3, 9))
+                          .OwnLease(3, 9, Duration(500)).History(2, 0x5000100, "pg-0", "pg-1", 1)
+                          .View([](ClusterView& v) { v.switchover = SwitchoverRecord{"pg-0", "pg-1", {}, {}}; }));
+  EXPECT_EQ(d.next, N::kPrimary);
+  EXPECT_EQ(Summaries(d.actions), (V{"renew_lease(term 3)", "ensure_slots(pg-0,pg-2)", "clear_switchover"}));
+  EXPECT_THAT(d.reason, HasSubstr("the switchover from pg-0 is done"));
 }
 
 }  // namespace

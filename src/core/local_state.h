@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/types.h"
 
@@ -31,11 +32,21 @@ struct TaskState {
                                     // unreachable): try again later, nothing to repair
 };
 
+// A standby connected to this primary (pg_stat_replication).
+struct StandbyProgress {
+  std::string name;        // application_name: the member's name
+  bool streaming = false;  // state "streaming"
+  Lsn flushed;             // flush_lsn: WAL it has made durable
+  friend bool operator==(const StandbyProgress&, const StandbyProgress&) = default;
+};
+
 struct LocalState {
   DataDirKind data_dir = DataDirKind::kMissing;
   std::string data_dir_detail;  // e.g. the unexpected files found
   std::string system_id;        // from pg_control, when kValid
   bool was_primary = false;     // pg_control: last ran as a primary (in production / shut down)
+  bool clean_shutdown = false;  // pg_control: "shut down" (a primary's clean stop; its WAL ends
+                                // with the shutdown checkpoint at wal_position)
   bool standby_signal = false;  // standby.signal present: PostgreSQL starts (or runs) in recovery
 
   bool running = false;         // a postmaster for this data directory is alive
@@ -49,6 +60,9 @@ struct LocalState {
   bool streaming = false;       // WAL receiver status is "streaming"
   std::string upstream;         // "host:port" from the effective primary_conninfo, "" if none
   Lsn timeline_switch_lsn;      // where the previous timeline ended (from the .history file)
+  // Primary only: the synchronous_standby_names in effect and the connected standbys.
+  std::string synchronous_standby_names;
+  std::vector<StandbyProgress> standbys;
 
   TaskState task;
 

@@ -51,6 +51,7 @@ constexpr Transition kTransitions[] = {
     {S::kPrimary, S::kStarting, "PostgreSQL restarting under our lease"},
     // Losing the lease.
     {S::kPrimary, S::kDemoting, "lease not provable: stopped PostgreSQL immediately"},
+    {S::kPrimary, S::kStopped, "switchover: checkpoint, clean stop, lease released to the target"},
     {S::kPromoting, S::kDemoting, "lease lost during promotion"},
     {S::kBootstrapping, S::kDemoting, "lease lost during bootstrap"},
     {S::kStarting, S::kDemoting, "writable without a lease"},

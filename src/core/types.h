@@ -36,6 +36,8 @@ struct WallTime {
 
 // "2026-11-22T21:42:46.123Z".
 std::string FormatWallTime(WallTime t);
+// "2026-11-22T21:42:46Z" or with fractional seconds, UTC only; nullopt for anything else.
+std::optional<WallTime> ParseWallTime(std::string_view text);
 
 // A PostgreSQL WAL position (pg_lsn).
 struct Lsn {

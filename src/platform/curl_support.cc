@@ -22,7 +22,10 @@ Result<Duration> RequestTimeout(Duration timeout,
                                 std::optional<std::chrono::steady_clock::time_point> deadline,
                                 const std::string& request) {
   if (!deadline) return timeout;
-  auto left = std::chrono::duration_cast<Duration>(*deadline - std::chrono::steady_clock::now());
+  // Rounded up: a request cut to the deadline ends at or after it, never a fraction of a
+  // millisecond before (the next call then knows the deadline passed instead of being sent
+  // with a 1 ms timeout).
+  auto left = std::chrono::ceil<Duration>(*deadline - std::chrono::steady_clock::now());
   if (left <= Duration(0)) {
     return Unavailable(request + " not sent: the agent's lease deadline has passed",
                        "the store answered too slowly to prove the lease; the agent retries");

@@ -16,6 +16,7 @@
 #include "platform/files.h"
 #include "platform/log.h"
 #include "platform/net.h"
+#include "core/sync_standbys.h"
 #include "postgres/data_dir.h"
 
 namespace pgpilot {
@@ -101,25 +102,10 @@ int64_t PgController::RunningPostmasterPid() const {
   return pid;
 }
 
-std::string PgController::ManagedUpstream() const {
+std::string PgController::ManagedSetting(const std::string& name) const {
   auto conf = ReadFile(DataPath(kManagedConfFile));
   if (!conf.ok()) return "";
-  std::istringstream in(*conf);
-  std::string line;
-  const std::string prefix = "primary_conninfo = '";
-  while (std::getline(in, line)) {
-    if (line.rfind(prefix, 0) != 0) continue;
-    std::string quoted = line.substr(prefix.size());
-    std::string value;
-    for (size_t i = 0; i < quoted.size(); ++i) {
-      if (quoted[i] == '\'' && i + 1 < quoted.size() && quoted[i + 1] == '\'') { value += '\''; ++i; continue; }
-      if (quoted[i] == '\'') break;
-      if (quoted[i] == '\\' && i + 1 < quoted.size()) { value += quoted[++i]; continue; }
-      value += quoted[i];
-    }
-    return ConninfoHostPort(value);
-  }
-  return "";
+  return RenderedSetting(*conf, name).value_or("");
 }
 
 namespace {
@@ -175,6 +161,17 @@ void PgController::RemoveAbortedReservations(Timeline current) const {
   }
 }
 
+Timeline PgController::NewestSegmentTimeline() const {
+  auto names = ListDirectory(DataPath("pg_wal"));
+  if (!names.ok()) return 0;
+  Timeline newest = 0;
+  for (const std::string& name : *names) {
+    if (name.size() != 24 || name.find_first_not_of("0123456789ABCDEF") != std::string::npos) continue;
+    newest = std::max(newest, static_cast<Timeline>(std::strtoul(name.substr(0, 8).c_str(), nullptr, 16)));
+  }
+  return newest;
+}
+
 Lsn PgController::TimelineSwitchLsn(Timeline timeline) const {
   auto content = ReadFile(DataPath(HistoryFileName(timeline).c_str()));
   if (!content.ok()) return Lsn{};
@@ -200,6 +197,7 @@ void PgController::ReadControlData(LocalState* s) {
   s->system_id = control->system_id;
   // A fresh base backup or a rewound directory carries backup_label: it was not a primary.
   s->was_primary = control->was_primary && !PathExists(DataPath("backup_label"));
+  s->clean_shutdown = s->was_primary && control->cluster_state == "shut down";
   if (s->timeline == 0) s->timeline = control->timeline;
   // Not running: the best position we know is the last checkpoint (after a clean stop, the
   // shutdown checkpoint, i.e. the end of our WAL).
@@ -250,14 +248,31 @@ void PgController::QueryRunningState(LocalState* s) {
       s->wal_position = lsn(r[2]);
       s->replayed = s->wal_position;
       s->timeline = num(r[3]);
+      QueryStandbys(s);
     } else {
       Lsn received = lsn(r[4]);
       s->replayed = lsn(r[5]);
       s->wal_position = std::max(received, s->replayed);
       s->streaming = r[6] && *r[6] == "streaming";
       s->timeline = std::max(num(r[7]), num(r[8]));
+      // Without a WAL receiver (its upstream just stopped) the checkpoint's timeline lags a
+      // switch; the WAL it received is in segments named by their timeline.
+      s->timeline = std::max(s->timeline, NewestSegmentTimeline());
     }
     return;
+  }
+}
+
+void PgController::QueryStandbys(LocalState* s) {
+  auto rows = conn_->Query(
+      "SELECT current_setting('synchronous_standby_names'), application_name, state, "
+      "flush_lsn::text FROM (SELECT 1) one LEFT JOIN pg_stat_replication ON true");
+  if (!rows.ok()) return;
+  for (const PgRow& r : *rows) {
+    s->synchronous_standby_names = r[0].value_or("");
+    if (!r[1]) continue;  // no standby connected
+    s->standbys.push_back(StandbyProgress{*r[1], r[2] && *r[2] == "streaming",
+                                          r[3] ? Lsn::Parse(*r[3]).value_or(Lsn{}) : Lsn{}});
   }
 }
 
@@ -268,7 +283,7 @@ LocalState PgController::Observe() {
   s.data_dir_detail = inspection.detail;
   if (s.data_dir != DataDirKind::kValid) return s;
   s.standby_signal = PathExists(DataPath("standby.signal"));
-  s.upstream = ManagedUpstream();
+  s.upstream = ConninfoHostPort(ManagedSetting("primary_conninfo"));
   s.postgres_pid = RunningPostmasterPid();
   s.running = s.postgres_pid > 0;
   if (s.running) QueryRunningState(&s);
@@ -277,7 +292,8 @@ LocalState PgController::Observe() {
   return s;
 }
 
-Status PgController::WriteConfiguration(StartRole role, const std::optional<MemberEndpoint>& upstream) {
+Status PgController::WriteConfiguration(StartRole role, const std::optional<MemberEndpoint>& upstream,
+                                        const std::optional<std::string>& synchronous_standby_names) {
   auto conf = ReadFile(DataPath("postgresql.conf"));
   if (!conf.ok()) return conf.error();
   if (conf->find(kIncludeLine) == std::string::npos) {
@@ -287,7 +303,10 @@ Status PgController::WriteConfiguration(StartRole role, const std::optional<Memb
     if (Status s = WriteFileAtomic(DataPath("postgresql.conf"), updated, 0600); !s.ok()) return s;
   }
   std::optional<MemberEndpoint> follow = role == StartRole::kReplica ? upstream : std::nullopt;
-  if (Status s = WriteFileAtomic(DataPath(kManagedConfFile), RenderManagedConf(instance_, follow), 0600);
+  // The synchronous standbys survive every rewrite: a restart must not stop waiting for them.
+  std::string sync_names = synchronous_standby_names.value_or(ManagedSetting("synchronous_standby_names"));
+  if (Status s = WriteFileAtomic(DataPath(kManagedConfFile),
+                                 RenderManagedConf(instance_, follow, sync_names), 0600);
       !s.ok()) {
     return s;
   }
@@ -421,6 +440,27 @@ Status PgController::Follow(const std::optional<MemberEndpoint>& upstream) {
   if (Status s = WriteConfiguration(StartRole::kReplica, upstream); !s.ok()) return s;
   int64_t pid = RunningPostmasterPid();
   if (pid > 0) SignalProcess(static_cast<pid_t>(pid), SIGHUP);  // reload: primary_conninfo since PG 13
+  return Status::Ok();
+}
+
+Status PgController::SetSyncStandbys(const std::vector<std::string>& names) {
+  std::string value = SynchronousStandbyNames(names);
+  if (Status s = WriteConfiguration(StartRole::kPrimary, std::nullopt, value); !s.ok()) return s;
+  int64_t pid = RunningPostmasterPid();
+  if (pid > 0) SignalProcess(static_cast<pid_t>(pid), SIGHUP);
+  LogInfo("synchronous_standby_names = '" + value + "'");
+  return Status::Ok();
+}
+
+Status PgController::Checkpoint(Duration timeout) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!conn_ || !conn_->healthy()) return Unavailable("no connection to the local PostgreSQL");
+  auto limit = conn_->Query("SELECT set_config('statement_timeout', $1, false)",
+                            {std::to_string(timeout.count())});
+  if (!limit.ok()) return limit.error();
+  auto done = conn_->Query("CHECKPOINT");
+  (void)conn_->Query("SELECT set_config('statement_timeout', '0', false)");
+  if (!done.ok()) return done.error();
   return Status::Ok();
 }
 

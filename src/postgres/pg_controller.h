@@ -50,6 +50,8 @@ class PgController final : public PostgresController {
   Status Promote(Timeline current, Timeline timeline) override;
   Status Follow(const std::optional<MemberEndpoint>& upstream) override;
   Status EnsureSlots(const std::vector<std::string>& members) override;
+  Status SetSyncStandbys(const std::vector<std::string>& names) override;
+  Status Checkpoint(Duration timeout) override;
   Result<std::string> KeepDataDirAside() override;
 
   const std::string& passfile() const { return passfile_; }
@@ -66,15 +68,23 @@ class PgController final : public PostgresController {
   // Removes reserved-number files above `current` (a promotion that never happened).
   void RemoveAbortedReservations(Timeline current) const;
   int64_t RunningPostmasterPid() const;
-  Status WriteConfiguration(StartRole role, const std::optional<MemberEndpoint>& upstream);
+  // Writes pgpilot.conf, pg_hba.conf and standby.signal for `role`; synchronous_standby_names
+  // as given, or as the managed file already had it.
+  Status WriteConfiguration(StartRole role, const std::optional<MemberEndpoint>& upstream,
+                            const std::optional<std::string>& synchronous_standby_names = std::nullopt);
   Status SpawnAndWait(bool need_accepting);
   Status EnsureReplicationUser(PgConnection& conn);
   Status EnsureSlot(PgConnection& conn, const std::string& slot);
   std::string SourceConninfo(const MemberEndpoint& source) const;
   void QueryRunningState(LocalState* s);
+  // Primary: synchronous_standby_names in effect and pg_stat_replication (mu_ held).
+  void QueryStandbys(LocalState* s);
   void ReadControlData(LocalState* s);
-  std::string ManagedUpstream() const;
+  // A setting of the managed configuration file as written ("" when unset or unreadable).
+  std::string ManagedSetting(const std::string& name) const;
   Lsn TimelineSwitchLsn(Timeline timeline) const;
+  // The highest timeline of the WAL segment files in pg_wal (0 if none).
+  Timeline NewestSegmentTimeline() const;
   // The last lines of a log file, for error messages.
   std::string LogTail(const std::string& path, size_t lines) const;
 

@@ -35,6 +35,11 @@ class PostgresController {
   virtual Status Promote(Timeline current, Timeline timeline) = 0;
   virtual Status Follow(const std::optional<MemberEndpoint>& upstream) = 0;
   virtual Status EnsureSlots(const std::vector<std::string>& members) = 0;
+  // Makes every commit wait for all of `names` (synchronous_standby_names; empty: none), kept in
+  // the managed configuration across restarts, and reloads.
+  virtual Status SetSyncStandbys(const std::vector<std::string>& names) = 0;
+  // CHECKPOINT, given up after `timeout` (the shutdown checkpoint then does the rest).
+  virtual Status Checkpoint(Duration timeout) = 0;
   // Renames the data directory aside (never deletes); returns the new path.
   virtual Result<std::string> KeepDataDirAside() = 0;
 };

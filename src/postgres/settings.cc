@@ -1,6 +1,7 @@
 #include "postgres/settings.h"
 
 #include <cctype>
+#include <string_view>
 
 namespace pgpilot {
 namespace {
@@ -32,7 +33,8 @@ const std::vector<std::string>& ManagedParameterNames() {
   static const std::vector<std::string> names = {
       "listen_addresses", "port", "unix_socket_directories", "hba_file", "wal_level",
       "hot_standby", "primary_conninfo", "primary_slot_name", "recovery_target_timeline",
-      "cluster_name", "data_directory", "config_file", "wal_log_hints", "password_encryption"};
+      "cluster_name", "data_directory", "config_file", "wal_log_hints", "password_encryption",
+      "synchronous_standby_names"};
   return names;
 }
 
@@ -110,7 +112,8 @@ std::string PrimaryConninfo(const MemberEndpoint& upstream, const InstanceSettin
                    {"keepalives_count", "3"}});
 }
 
-std::string RenderManagedConf(const InstanceSettings& s, const std::optional<MemberEndpoint>& upstream) {
+std::string RenderManagedConf(const InstanceSettings& s, const std::optional<MemberEndpoint>& upstream,
+                              const std::string& synchronous_standby_names) {
   std::string out =
       "# Written by pgpilot for member " + s.member_name + "; rewritten on every start and\n"
       "# failover. Put your own parameters in the agent config (postgresql.parameters).\n";
@@ -137,9 +140,32 @@ std::string RenderManagedConf(const InstanceSettings& s, const std::optional<Mem
     set("primary_conninfo", "''");
     set("primary_slot_name", "''");
   }
+  set("synchronous_standby_names", QuoteConfValue(synchronous_standby_names));
   if (!s.parameters.empty()) out += "# postgresql.parameters from the agent config\n";
   for (const auto& [name, value] : s.parameters) set(name, QuoteConfValue(value));
   return out;
+}
+
+std::optional<std::string> RenderedSetting(const std::string& conf, const std::string& name) {
+  const std::string prefix = name + " = '";
+  size_t start = 0;
+  while (start < conf.size()) {
+    size_t end = conf.find('\n', start);
+    if (end == std::string::npos) end = conf.size();
+    std::string_view line(conf.data() + start, end - start);
+    start = end + 1;
+    if (line.substr(0, prefix.size()) != prefix) continue;
+    // The inverse of QuoteConfValue.
+    std::string value;
+    for (size_t i = prefix.size(); i < line.size(); ++i) {
+      if (line[i] == '\'' && i + 1 < line.size() && line[i + 1] == '\'') { value += '\''; ++i; continue; }
+      if (line[i] == '\'') break;
+      if (line[i] == '\\' && i + 1 < line.size()) { value += line[++i]; continue; }
+      value += line[i];
+    }
+    return value;
+  }
+  return std::nullopt;
 }
 
 std::string RenderHba(const HbaSettings& s) {

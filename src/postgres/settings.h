@@ -30,7 +30,13 @@ struct InstanceSettings {
 // loader (it would break replication or failover).
 const std::vector<std::string>& ManagedParameterNames();
 
-std::string RenderManagedConf(const InstanceSettings& s, const std::optional<MemberEndpoint>& upstream);
+// `synchronous_standby_names`: the value to set (core/sync_standbys.h), "" for none.
+std::string RenderManagedConf(const InstanceSettings& s, const std::optional<MemberEndpoint>& upstream,
+                              const std::string& synchronous_standby_names = "");
+
+// The value of `name` in a configuration file pgpilot rendered, unquoted; nullopt when the file
+// does not set it.
+std::optional<std::string> RenderedSetting(const std::string& conf, const std::string& name);
 
 struct HbaSettings {
   std::string superuser = "postgres";

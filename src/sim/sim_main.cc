@@ -23,7 +23,7 @@ using pgpilot::sim::VariantName;
 constexpr const char* kUsage =
     "usage: pgpilot-sim [--schedules N] [--seed S] [--nodes 3|5] [--unsafe VARIANT|list]\n"
     "                   [--jobs J] [--max-drift-ppm P] [--latency MIN-MAX] [--max-faults F]\n"
-    "                   [--ttl MS] [--spike-ms MS]\n"
+    "                   [--ttl MS] [--spike-ms MS] [--synchronous-mode off|on|strict]\n"
     "                   [--machine-freeze] [--replay SCHEDULE_SEED]\n"
     "Runs N fault schedules generated from S against the real HA decision code, checks the\n"
     "invariants after every simulated event, and prints a summary ending in\n"
@@ -48,6 +48,9 @@ std::string Options(const SimOptions& o) {
                   std::to_string(o.max_drift_ppm) + " --latency " + std::to_string(o.latency_min_ms) +
                   "-" + std::to_string(o.latency_max_ms) + " --max-faults " + std::to_string(o.max_faults);
   if (o.machine_freeze) s += " --machine-freeze";
+  if (o.sync_mode != pgpilot::SyncMode::kOff) {
+    s += std::string(" --synchronous-mode ") + pgpilot::SyncModeName(o.sync_mode);
+  }
   if (o.ttl_ms > 0) s += " --ttl " + std::to_string(o.ttl_ms);
   if (o.spike_latency_ms > 0) s += " --spike-ms " + std::to_string(o.spike_latency_ms);
   if (o.variant != Variant::kNone) s += std::string(" --unsafe ") + VariantName(o.variant);
@@ -108,6 +111,10 @@ int main(int argc, char** argv) {
       }
       options.latency_min_ms = static_cast<int>(lo);
       options.latency_max_ms = static_cast<int>(hi);
+    } else if (arg == "--synchronous-mode") {
+      auto mode = k + 1 < argc ? pgpilot::ParseSyncMode(argv[++k]) : std::nullopt;
+      if (!mode) return Usage("--synchronous-mode must be off, on or strict");
+      options.sync_mode = *mode;
     } else if (arg == "--machine-freeze") {
       options.machine_freeze = true;
     } else if (arg == "--replay") {
@@ -159,6 +166,10 @@ int main(int argc, char** argv) {
   std::printf("violations:           %lld (safety: %lld; no convergence in time: %lld)\n",
               static_cast<long long>(s.violations), static_cast<long long>(s.safety_violations),
               static_cast<long long>(s.violations - s.safety_violations));
+  if (options.sync_mode != pgpilot::SyncMode::kOff) {
+    std::printf("waiting for operator: %lld (synchronous mode, by design: the sync set's data lost)\n",
+                static_cast<long long>(s.operator_needed));
+  }
   std::printf("schedules per second: %.0f (%.1f s wall)\n",
               s.wall_seconds > 0 ? static_cast<double>(s.schedules) / s.wall_seconds : 0.0, s.wall_seconds);
   for (const ScheduleResult& f : s.failures) {

@@ -36,6 +36,7 @@ LocalState SimPostgres::Observe(const WalTree& wal, const std::vector<std::strin
   if (data == DataDirKind::kValid) {
     s.system_id = system_id;
     s.was_primary = was_primary;
+    s.clean_shutdown = clean_shutdown && !running;
     s.standby_signal = standby_signal;
     if (upstream >= 0) s.upstream = host_ports[upstream];  // from the managed configuration
   }

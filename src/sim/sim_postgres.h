@@ -39,9 +39,11 @@ struct SimPostgres {
   int branch = -1;          // where its WAL ends: (branch, lsn)
   uint64_t lsn = 0;
   bool was_primary = false; // pg_control's state
+  bool clean_shutdown = false;  // pg_control says "shut down": a primary's clean stop
   bool standby_signal = false;
   int aside_count = 0;      // directories renamed aside (never deleted)
   std::set<Timeline> history_files;  // pg_wal/NNNNNNNN.history present in the directory
+  std::vector<std::string> sync_standbys;  // synchronous_standby_names (kept in the directory)
 
   // The server.
   bool running = false;

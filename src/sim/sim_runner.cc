@@ -35,6 +35,7 @@ RunSummary RunSchedules(uint64_t seed, int64_t count, const SimOptions& options,
       summary.faults += r.faults;
       summary.promotions += r.promotions;
       summary.writes += r.writes_acknowledged;
+      if (r.operator_needed) summary.operator_needed += 1;
       if (r.violation) {
         summary.violations += 1;
         if (r.safety_violation) summary.safety_violations += 1;

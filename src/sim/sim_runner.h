@@ -13,6 +13,7 @@ struct RunSummary {
   int64_t schedules = 0;
   int64_t violations = 0;
   int64_t safety_violations = 0;  // of which: split brain, initdb over data (the rest: convergence)
+  int64_t operator_needed = 0;    // synchronous mode: stopped by design for an operator (no violation)
   std::vector<ScheduleResult> failures;  // the first few, in seed order, without timelines
   int64_t simulated_ms = 0;
   int64_t slowest_convergence_ms = 0;

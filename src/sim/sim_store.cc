@@ -30,6 +30,8 @@ Result<ClusterView> SimStore::Load() {
   v.leader = leader_;
   for (const auto& [name, m] : members_) v.members.push_back(m.status);
   v.history = history_;
+  v.sync = sync_;
+  v.switchover = switchover_;
   return v;
 }
 
@@ -103,6 +105,28 @@ Status SimStore::AppendHistory(const HistoryEntry& entry) {
     if (h.timeline == entry.timeline) return Status::Ok();
   }
   history_.push_back(entry);
+  return Status::Ok();
+}
+
+Result<bool> SimStore::WriteSync(const SyncRecord& record,
+                                 std::optional<uint64_t> expected_revision) {
+  bool matches = expected_revision ? (sync_ && sync_->revision == *expected_revision) : !sync_;
+  if (!matches) return false;
+  sync_ = record;
+  sync_->revision = ++revision_;
+  return true;
+}
+
+Result<bool> SimStore::RequestSwitchover(const SwitchoverRecord& record) {
+  if (switchover_) return false;
+  switchover_ = record;
+  ++change_token_;
+  return true;
+}
+
+Status SimStore::ClearSwitchover() {
+  if (switchover_) ++change_token_;
+  switchover_.reset();
   return Status::Ok();
 }
 

@@ -31,6 +31,9 @@ class SimStore final : public Store {
   Status PutMember(const MemberStatus& status, Duration ttl) override;
   Status DeleteMember(const std::string& name) override;
   Status AppendHistory(const HistoryEntry& entry) override;
+  Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
+  Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
+  Status ClearSwitchover() override;
   // Never blocks: the token changes with the leader's holder or release, initialize, or the
   // member set; the simulated agent compares tokens.
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;
@@ -39,6 +42,7 @@ class SimStore final : public Store {
   // For the invariant checker: the leader record as the store holds it now.
   std::optional<LeaderRecord> Leader();
   const std::optional<InitializeRecord>& initialize() const { return initialize_; }
+  const std::optional<SyncRecord>& sync() const { return sync_; }
   uint64_t change_token() { Expire(); return change_token_; }
 
  private:
@@ -53,6 +57,8 @@ class SimStore final : public Store {
   int64_t leader_expires_ms_ = 0;  // server-side expiry only
   std::map<std::string, Member> members_;
   std::vector<HistoryEntry> history_;
+  std::optional<SyncRecord> sync_;
+  std::optional<SwitchoverRecord> switchover_;
   uint64_t revision_ = 0;
   uint64_t last_term_ = 0;  // the highest term ever granted
   uint64_t change_token_ = 1;

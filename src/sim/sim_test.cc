@@ -56,6 +56,18 @@ TEST(Simulator, RealDecisionKeepsEveryInvariantWithThreeAndFiveNodes) {
   EXPECT_EQ(s5.violations, 0) << (s5.failures.empty() ? "" : *s5.failures.front().violation);
 }
 
+TEST(Simulator, SynchronousModeLosesNoAcknowledgedWriteAcrossFailovers) {
+  for (SyncMode mode : {SyncMode::kOn, SyncMode::kStrict}) {
+    SimOptions options;
+    options.sync_mode = mode;
+    RunSummary s = RunSchedules(13, 400, options, 2, false);
+    EXPECT_EQ(s.violations, 0) << SyncModeName(mode) << ": "
+                               << (s.failures.empty() ? "" : *s.failures.front().violation);
+    EXPECT_GT(s.promotions, 0) << "failovers happen in synchronous mode too";
+    EXPECT_GT(s.writes, 0) << "commits are acknowledged once the synchronous standby has them";
+  }
+}
+
 TEST(Simulator, ASeedReplaysTheSameScheduleEventForEvent) {
   SimOptions traced;
   traced.trace = true;
@@ -103,7 +115,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Planted{Variant::kNoLeaseWait, "two members accept writes at once"},
                     Planted{Variant::kWriteWithoutLease, "two members accept writes at once"},
                     Planted{Variant::kInitdbInitialized, "ran initdb although the cluster is initialized"},
-                    Planted{Variant::kUnreservedTimeline, "a second, different timeline numbered"}),
+                    Planted{Variant::kUnreservedTimeline, "a second, different timeline numbered"},
+                    Planted{Variant::kOutsideSyncSet, "an acknowledged write is lost"}),
     [](const testing::TestParamInfo<Planted>& info) {
       std::string name = VariantName(info.param.variant);
       for (char& c : name) {
@@ -113,7 +126,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(UnsafeVariants, ListedByNameAndNotReachableWithoutTheSimulator) {
-  EXPECT_EQ(AllVariants().size(), 4u);
+  EXPECT_EQ(AllVariants().size(), 5u);
   for (const auto& v : AllVariants()) EXPECT_EQ(ParseVariant(v.name), v.variant);
   EXPECT_EQ(ParseVariant("none"), Variant::kNone);
   EXPECT_FALSE(ParseVariant("promote-anyway").has_value());

@@ -33,6 +33,7 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 enum class FaultKind {
   kKillPostgres, kKillAgent, kKillBoth, kFreezeAgent, kFreezePostgres, kFreezeBoth,
   kCutFromStore, kIsolate, kCutFromPeers, kStoreOutage, kStoreSlow, kDropResponses, kLoseVolume,
+  kSwitchover,     // not a fault: an operator's `ctl switchover` to a random member
   kFreezeMachine,  // only with SimOptions::machine_freeze
 };
 constexpr const char* kFaultNames[] = {
@@ -40,7 +41,8 @@ constexpr const char* kFaultNames[] = {
     "SIGSTOP agent",        "SIGSTOP postgres",        "SIGSTOP agent and postgres",
     "cut from the store",   "isolate from everything", "cut from the other members",
     "store outage",         "store latency spike",     "drop store responses",
-    "volume lost (data directory replaced by an empty one)", "freeze the whole machine"};
+    "volume lost (data directory replaced by an empty one)", "switchover requested",
+    "freeze the whole machine"};
 
 struct Fault {
   FaultKind kind;
@@ -91,6 +93,9 @@ struct Node {
   int pg_generation = 0;    // postmaster incarnation: a freeze of an old one ends with it
   int pg_freezes = 0;
   int watchdog_freezes = 0;
+  // Synchronous mode: commits of this primary not yet confirmed by its synchronous standbys,
+  // as (branch, lsn); the client's sessions, gone with the postmaster.
+  std::vector<std::pair<int, uint64_t>> pending_commits;
 };
 
 class World {
@@ -168,6 +173,10 @@ class World {
   // --- the world's step: client writes, replication, watches ----------------------------------
   void Step();
   void Replicate(int i);
+  // Synchronous mode: acknowledges the pending commits every standby PostgreSQL waits for has.
+  void ReleaseCommits(int i);
+  bool Confirmed(int i, const std::pair<int, uint64_t>& commit) const;
+  void Acknowledge(int branch, uint64_t lsn);
   // Following a newer timeline, the WAL receiver first fetches the history file of every number
   // between its timeline and the upstream's; false when the upstream lacks one.
   bool FetchHistoryFiles(SimPostgres& replica, const SimPostgres& upstream) const;
@@ -191,6 +200,9 @@ class World {
   // otherwise a liveness one (convergence within the bound once faults stopped).
   void Violate(const std::string& what, bool safety = true);
   std::optional<std::string> Converged();
+  // Synchronous mode: the sync set's leader has no data and no member of the set has any, so the
+  // cluster rightly waits for an operator instead of promoting a member that may lack commits.
+  bool WaitsForOperatorByDesign();
   std::string Describe() const;
   std::string Stamp() const;
   void Trace(const std::string& line) {
@@ -229,6 +241,8 @@ class World {
   int faults_ = 0;
   int promotions_ = 0;
   int64_t writes_ = 0;
+  std::map<int, uint64_t> acknowledged_;  // branch -> the last acknowledged commit on it
+  int sync_count_ = 1;                    // synchronous_node_count of this schedule
 };
 
 void World::AgentAt(int i, int64_t at, std::function<void()> fn, int generation) {
@@ -296,6 +310,8 @@ HaSettings World::Settings(int i) const {
   s.member_name = nodes_[i].name;
   s.ttl = ttl_;
   s.loop_wait = loop_wait_;
+  s.synchronous_mode = options_.sync_mode;
+  s.synchronous_node_count = sync_count_;
   return s;
 }
 
@@ -318,10 +334,10 @@ void World::StartAgent(int i) {
 void World::StartTick(int i) {
   Node& n = nodes_[i];
   n.waiting = false;
-  n.tick = TickState{};
-  TickState& t = n.tick;
-  t.o.settings = Settings(i);
-  if (n.memory.lease) t.call_deadline = OwnLeaseDeadline(*n.memory.lease);
+  TickState fresh;
+  fresh.o.settings = Settings(i);
+  if (n.memory.lease) fresh.call_deadline = OwnLeaseDeadline(*n.memory.lease);
+  n.tick = std::move(fresh);
   StoreCall<ClusterView>(i, [this] { return store_.Load(); },
                          [this, i](Result<ClusterView> view) { Observed(i, std::move(view)); });
 }
@@ -331,6 +347,18 @@ void World::Observed(int i, Result<ClusterView> view) {
   TickState& t = n.tick;
   t.o.view = std::move(view);
   t.o.local = n.pg.Observe(wal_, host_ports_);
+  if (t.o.local.is_running_primary()) {
+    // pg_stat_replication and the setting in effect.
+    t.o.local.synchronous_standby_names = SynchronousStandbyNames(n.pg.sync_standbys);
+    for (size_t j = 0; j < nodes_.size(); ++j) {
+      const SimPostgres& r = nodes_[j].pg;
+      if (static_cast<int>(j) == i || !r.running || r.frozen || r.upstream != i || !r.streaming ||
+          !Connected(i, static_cast<int>(j))) {
+        continue;
+      }
+      t.o.local.standbys.push_back(StandbyProgress{nodes_[j].name, true, Lsn{r.lsn}});
+    }
+  }
   t.o.now = LocalNow(i);  // as HaLoop::Tick: after the store answered
   t.o.wall_now = WallTime{kWallEpochMs + now_};
   t.o.local.task = n.task;
@@ -462,6 +490,35 @@ void World::Execute(int i, size_t k) {
                             },
                             [then_status](Result<bool> r) { then_status(r, ""); });
           },
+          [&](const ReleaseLease& a) {
+            // After the stop: the position the shutdown ended at.
+            LeaseRequest released{me, ttl_, Lsn{n.pg.lsn}, wal_.TimelineOf(n.pg.branch)};
+            uint64_t term = a.term;
+            StoreCall<bool>(i, [this, released, term] { return store_.ReleaseLeader(released, term); },
+                            [this, i, k](Result<bool> r) {
+                              nodes_[i].tick.lease = LeaseOutcome{false, LeaderRecord{}, MonoTime{}};
+                              if (!r.ok()) return Next(i, k, r.error());
+                              Next(i, k, *r ? Status::Ok() : Status(FailedPrecondition("not ours")));
+                            });
+          },
+          [&](const ClearSwitchover&) {
+            StoreCall<bool>(i,
+                            [this]() -> Result<bool> {
+                              Status s = store_.ClearSwitchover();
+                              if (!s.ok()) return s.error();
+                              return true;
+                            },
+                            [then_status](Result<bool> r) { then_status(r, ""); });
+          },
+          [&](const Checkpoint&) { Next(i, k, Status::Ok()); },
+          [&](const WriteSync& a) {
+            std::optional<uint64_t> expected;
+            if (!a.expect_absent) expected = a.expected_revision;
+            StoreCall<bool>(i, [this, a, expected] { return store_.WriteSync(a.record, expected); },
+                            [then_status](Result<bool> r) {
+                              then_status(r, "the sync key changed meanwhile");
+                            });
+          },
           [&](const Bootstrap&) {
             bool ok = Launch(i, TaskKind::kBootstrap, rng_.Range(500, 2500), [this, i] { return PgBootstrap(i); });
             Next(i, k, ok ? Status::Ok() : Status(FailedPrecondition("a task is running")));
@@ -505,6 +562,10 @@ void World::Execute(int i, size_t k) {
             Next(i, k, Status::Ok());
           },
           [&](const EnsureSlots&) { Next(i, k, Status::Ok()); },
+          [&](const SetSyncStandbys& a) {
+            n.pg.sync_standbys = a.names;
+            Next(i, k, Status::Ok());
+          },
           [&](const KeepDataDirAside&) {
             if (n.pg.running) return Next(i, k, FailedPrecondition("PostgreSQL is running"));
             n.pg = SimPostgres{.aside_count = n.pg.aside_count + 1};
@@ -627,6 +688,7 @@ Status World::PgBootstrap(int i) {
     // Idempotent: our own earlier initdb; start it as the primary.
     if (!pg.running) NewPostmaster(i);
     pg.running = true;
+  pg.clean_shutdown = false;
     pg.in_recovery = false;
     pg.standby_signal = false;
     return Status::Ok();
@@ -735,6 +797,7 @@ void World::PgStop(int i) {
       }
     }
   }
+  pg.clean_shutdown = !pg.in_recovery && !pg.frozen;
   pg.running = false;
   pg.streaming = false;
   NewPostmaster(i);
@@ -770,6 +833,7 @@ Status World::PgPromote(int i, Timeline timeline) {
 
 void World::Crash(int i) {
   SimPostgres& pg = nodes_[i].pg;
+  pg.clean_shutdown = false;
   pg.running = false;
   pg.streaming = false;
   NewPostmaster(i);
@@ -780,6 +844,7 @@ void World::NewPostmaster(int i) {
   ++n.pg_generation;
   n.pg_freezes = 0;
   n.pg.frozen = false;
+  n.pending_commits.clear();
 }
 
 // --- the world's step ---------------------------------------------------------------------------
@@ -823,10 +888,15 @@ void World::Step() {
     SimPostgres& pg = nodes_[i].pg;
     if (pg.Writable() && Connected(static_cast<int>(i), ClientEndpoint())) {
       pg.lsn += static_cast<uint64_t>(rng_.Range(100, 4000));
-      ++writes_;
+      if (options_.sync_mode == SyncMode::kOff) {
+        Acknowledge(pg.branch, pg.lsn);
+      } else {
+        nodes_[i].pending_commits.emplace_back(pg.branch, pg.lsn);
+      }
     }
   }
   for (size_t i = 0; i < nodes_.size(); ++i) Replicate(static_cast<int>(i));
+  for (size_t i = 0; i < nodes_.size(); ++i) ReleaseCommits(static_cast<int>(i));
   // Watches: a change of leader, initialize or member set wakes the agents that can see it.
   uint64_t token = store_.change_token();
   if (token != last_token_) {
@@ -839,6 +909,41 @@ void World::Step() {
     }
   }
   At(now_ + kStepMs, [this] { Step(); });
+}
+
+bool World::Confirmed(int i, const std::pair<int, uint64_t>& commit) const {
+  for (const std::string& name : nodes_[i].pg.sync_standbys) {
+    int j = NodeOf(name);
+    if (j < 0 || j == i) return false;  // e.g. strict mode's name nobody has
+    const SimPostgres& r = nodes_[j].pg;
+    bool connected = r.running && !r.frozen && r.in_recovery && r.upstream == i && r.streaming &&
+                     Connected(i, j);
+    if (!connected || !wal_.Contains(r.branch, r.lsn, commit.first, commit.second)) return false;
+  }
+  return true;
+}
+
+void World::ReleaseCommits(int i) {
+  Node& n = nodes_[i];
+  auto& pending = n.pending_commits;
+  if (pending.empty()) return;
+  if (!n.pg.running || n.pg.in_recovery) {
+    pending.clear();  // the sessions waiting for the commits are gone: outcome unknown
+    return;
+  }
+  if (n.pg.frozen) return;
+  size_t done = 0;
+  while (done < pending.size() && Confirmed(i, pending[done])) {
+    Acknowledge(pending[done].first, pending[done].second);
+    ++done;
+  }
+  pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+void World::Acknowledge(int branch, uint64_t lsn) {
+  ++writes_;
+  uint64_t& last = acknowledged_[branch];
+  last = std::max(last, lsn);
 }
 
 // --- watchdog -----------------------------------------------------------------------------------
@@ -874,7 +979,7 @@ void World::WatchdogFires(int i) {
 std::vector<Fault> World::PlanFaults(int64_t from) {
   std::vector<Fault> plan;
   int count = static_cast<int>(rng_.Range(1, std::max(1, options_.max_faults)));
-  int kinds = options_.machine_freeze ? 14 : 13;
+  int kinds = options_.machine_freeze ? 15 : 14;
   int64_t ttl = ttl_.count();
   for (int k = 0; k < count; ++k) {
     Fault f;
@@ -1004,6 +1109,18 @@ void World::Inject(const Fault& f) {
         if (--slow_spikes_ == 0) latency_max_ = base_latency_max_;
       });
       break;
+    case FaultKind::kSwitchover: {
+      // As `ctl switchover` does: a request to the current leader, for another member.
+      std::optional<LeaderRecord> leader = store_.Leader();
+      if (!leader || leader->released) break;
+      int to = f.random_target == NodeOf(leader->holder)
+                   ? (f.random_target + 1) % static_cast<int>(nodes_.size())
+                   : f.random_target;
+      (void)store_.RequestSwitchover(
+          SwitchoverRecord{leader->holder, nodes_[to].name, WallTime{}, WallTime{kWallEpochMs + now_}});
+      Trace("switchover from " + leader->holder + " to " + nodes_[to].name + " requested");
+      break;
+    }
     case FaultKind::kDropResponses:
       ++n.dropping_responses;
       later([this, i] { --nodes_[i].dropping_responses; });
@@ -1011,11 +1128,14 @@ void World::Inject(const Fault& f) {
     case FaultKind::kLoseVolume: {
       // Only a volume whose every byte another member also holds is lost: losing the one copy
       // of some WAL may leave no member that can safely take over, and an initialized cluster
-      // is never initdb'd again (that waits for an operator by design).
+      // is never initdb'd again (that waits for an operator by design). In synchronous mode
+      // that member must also be one the sync set allows to take over.
       bool other_copy = n.pg.data != DataDirKind::kValid;
       for (size_t j = 0; j < nodes_.size() && !other_copy; ++j) {
         const SimPostgres& o = nodes_[j].pg;
-        other_copy = static_cast<int>(j) != i && o.data == DataDirKind::kValid &&
+        bool may_take_over = options_.sync_mode == SyncMode::kOff ||
+                             !OutsideSyncSet(store_.sync(), nodes_[j].name);
+        other_copy = static_cast<int>(j) != i && o.data == DataDirKind::kValid && may_take_over &&
                      wal_.Contains(o.branch, o.lsn, n.pg.branch, n.pg.lsn);
       }
       kill_agent(i);
@@ -1072,6 +1192,17 @@ void World::CheckInvariants() {
     }
     writable = static_cast<int>(i);
   }
+  if (writable < 0 || options_.sync_mode == SyncMode::kOff) return;
+  const SimPostgres& pg = nodes_[writable].pg;
+  for (const auto& [branch, lsn] : acknowledged_) {
+    if (!wal_.Contains(pg.branch, pg.lsn, branch, lsn)) {
+      Violate("an acknowledged write is lost: " + nodes_[writable].name + " accepts writes on timeline " +
+              std::to_string(wal_.TimelineOf(pg.branch)) + " at " + Lsn{pg.lsn}.ToString() +
+              " without the commit acknowledged on timeline " + std::to_string(wal_.TimelineOf(branch)) +
+              " at " + Lsn{lsn}.ToString());
+      return;
+    }
+  }
 }
 
 std::optional<std::string> World::Converged() {
@@ -1087,6 +1218,17 @@ std::optional<std::string> World::Converged() {
     if (n.pg.upstream != p || !n.pg.streaming) return n.name + " is not streaming from " + leader->holder;
   }
   return std::nullopt;
+}
+
+bool World::WaitsForOperatorByDesign() {
+  const std::optional<SyncRecord>& sync = store_.sync();
+  if (options_.sync_mode == SyncMode::kOff || !sync) return false;
+  std::vector<std::string> holders = sync->members;
+  holders.push_back(sync->leader);
+  return std::none_of(holders.begin(), holders.end(), [&](const std::string& name) {
+    int j = NodeOf(name);
+    return j >= 0 && nodes_[j].pg.data == DataDirKind::kValid;
+  });
 }
 
 std::string World::Stamp() const {
@@ -1118,6 +1260,10 @@ ScheduleResult World::Run(uint64_t seed) {
   if (options_.ttl_ms > 0) ttl_ = Duration(options_.ttl_ms);
   static constexpr int64_t kLoops[] = {250, 500, 1000};
   loop_wait_ = Duration(std::min<int64_t>(kLoops[rng_.Range(0, 2)], ttl_.count() / 2));
+  if (options_.variant == Variant::kOutsideSyncSet && options_.sync_mode == SyncMode::kOff) {
+    options_.sync_mode = SyncMode::kOn;  // the variant only means something there
+  }
+  if (options_.sync_mode != SyncMode::kOff) sync_count_ = static_cast<int>(rng_.Range(1, n - 2));
   latency_min_ = options_.latency_min_ms;
   latency_max_ = base_latency_max_ = std::max(options_.latency_min_ms, options_.latency_max_ms);
   server_expiry_ = rng_.Percent(50);
@@ -1135,7 +1281,9 @@ ScheduleResult World::Run(uint64_t seed) {
                     FormatSeconds(loop_wait_) + ", " +
                     (server_expiry_ ? "store-side lease expiry (etcd)" : "observer-judged expiry") +
                     ", latency " + std::to_string(latency_min_) + "-" + std::to_string(latency_max_) +
-                    " ms, drift ppm";
+                    " ms, synchronous mode " + SyncModeName(options_.sync_mode) +
+                    (options_.sync_mode == SyncMode::kOff ? "" : " (" + std::to_string(sync_count_) + ")") +
+                    ", drift ppm";
   for (const Node& node : nodes_) result.settings += " " + std::to_string(node.drift_ppm);
   Trace("schedule seed " + std::to_string(seed) + ": " + result.settings +
         (options_.variant == Variant::kNone ? "" : std::string(", UNSAFE variant ") + VariantName(options_.variant)));
@@ -1177,6 +1325,12 @@ ScheduleResult World::Run(uint64_t seed) {
       }
     } else {
       converged_since = -1;
+      if (now_ >= phase_end && faults_planned && WaitsForOperatorByDesign()) {
+        result.operator_needed = true;
+        Trace("the sync set's leader lost its data and no member of the set has any: waiting for "
+              "an operator, by design");
+        break;
+      }
       if (now_ >= phase_end) {
         Violate(std::string(faults_planned ? "no convergence within " : "bootstrap did not converge within ") +
                 FormatSeconds(Duration(bound)) + (faults_planned ? " after the last fault healed: " : ": ") +

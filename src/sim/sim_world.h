@@ -21,6 +21,9 @@ struct SimOptions {
   int ttl_ms = 0;                 // 0: each schedule picks 2, 4 or 10 s
   int spike_latency_ms = 0;       // a latency-spike fault's one-way maximum; 0: the lease margin
   bool machine_freeze = false;    // also freeze whole machines (agent, PostgreSQL and watchdog)
+  // Synchronous mode: commits are acknowledged once the standbys PostgreSQL waits for have them,
+  // and no acknowledged commit may be missing from a later primary.
+  SyncMode sync_mode = SyncMode::kOff;
   Variant variant = Variant::kNone;
   bool trace = false;             // keep the readable timeline of events and decisions
 };
@@ -31,6 +34,9 @@ struct ScheduleResult {
   std::optional<std::string> violation;  // the first invariant broken, with the time
   bool safety_violation = false;  // split brain or a lost cluster, not only slow convergence
   int64_t convergence_ms = 0;     // from the last fault healed to one primary, all following
+  // Synchronous mode: ended waiting for an operator, by design: the sync set's leader lost its
+  // data and no member of the set has it, so nobody may be promoted without risking a commit.
+  bool operator_needed = false;
   int faults = 0;
   int promotions = 0;
   int64_t writes_acknowledged = 0;

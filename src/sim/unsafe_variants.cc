@@ -12,6 +12,8 @@ const std::vector<VariantInfo>& AllVariants() {
        "initdb an empty data directory in an initialized cluster instead of cloning"},
       {Variant::kUnreservedTimeline, "unreserved-timeline",
        "promote without recording the new timeline first, letting PostgreSQL pick its number"},
+      {Variant::kOutsideSyncSet, "outside-sync-set",
+       "synchronous mode: elect the best replica whether or not the sync set names it"},
   };
   return kVariants;
 }
@@ -66,6 +68,11 @@ Decision DecideAs(Variant variant, const Observation& o) {
       }
       d.actions = std::move(kept);
       return d;
+    }
+    case Variant::kOutsideSyncSet: {
+      Observation changed = o;
+      if (!o.local.is_running_primary()) changed.settings.synchronous_mode = SyncMode::kOff;
+      return Decide(changed);
     }
     case Variant::kInitdbInitialized: {
       Decision d = Decide(o);

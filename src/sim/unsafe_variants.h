@@ -17,6 +17,7 @@ enum class Variant {
   kWriteWithoutLease,  // a primary that cannot prove its lease keeps running (fence and watchdog off)
   kInitdbInitialized,  // an empty data directory in an initialized cluster is initdb'd, not cloned
   kUnreservedTimeline, // promote without recording the new timeline first; PostgreSQL numbers it
+  kOutsideSyncSet,     // synchronous mode: candidates ignore the sync set (runs in synchronous mode)
 };
 
 struct VariantInfo {

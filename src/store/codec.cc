@@ -1,6 +1,8 @@
 #include "store/codec.h"
 #include "platform/json_text.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace pgpilot {
@@ -86,7 +88,7 @@ json MemberJson(const MemberStatus& m) {
               {"streaming", m.streaming},
               {"upstream", m.upstream},
               {"term", m.term},
-              {"tags", {{"nofailover", m.tags.nofailover}}},
+              {"tags", {{"nofailover", m.tags.nofailover}, {"nosync", m.tags.nosync}}},
               {"version", m.version},
               {"agent_pid", m.agent_pid},
               {"postgres_pid", m.postgres_pid},
@@ -159,6 +161,7 @@ Result<MemberStatus> DecodeMember(const std::string& key, const std::string& tex
   if (j->contains("tags") && (*j)["tags"].is_object()) {
     Reader tags(key + " tags", (*j)["tags"]);
     m.tags.nofailover = tags.Bool("nofailover", false);
+    m.tags.nosync = tags.Bool("nosync", false);
     if (tags.error()) return *tags.error();
   }
   m.version = r.String("version", false);
@@ -171,6 +174,58 @@ Result<MemberStatus> DecodeMember(const std::string& key, const std::string& tex
                            "the key prefix may hold data not written by pgpilot");
   }
   return m;
+}
+
+std::string EncodeSync(const SyncRecord& r) {
+  return JsonText(json{{"leader", r.leader}, {"members", r.members}});
+}
+
+Result<SyncRecord> DecodeSync(const std::string& key, const std::string& text) {
+  auto j = ParseObject(key, text);
+  if (!j.ok()) return j.error();
+  Reader r(key, *j);
+  SyncRecord out;
+  out.leader = r.String("leader");
+  if (r.error()) return *r.error();
+  const json& members = (*j)["members"];
+  if (!members.is_array()) {
+    return InvalidArgument("store key " + key + " has no list 'members'",
+                           "the key prefix may hold data not written by pgpilot");
+  }
+  for (const json& name : members) {
+    if (!name.is_string() || name.get<std::string>().empty()) {
+      return InvalidArgument("store key " + key + " lists a member that is not a name",
+                             "the key prefix may hold data not written by pgpilot");
+    }
+    out.members.push_back(name.get<std::string>());
+  }
+  std::sort(out.members.begin(), out.members.end());
+  out.members.erase(std::unique(out.members.begin(), out.members.end()), out.members.end());
+  return out;
+}
+
+std::string EncodeSwitchover(const SwitchoverRecord& r) {
+  return JsonText(json{{"from", r.from},
+                       {"to", r.to},
+                       {"not_before_ms", r.not_before.unix_ms},
+                       {"requested_ms", r.requested.unix_ms}});
+}
+
+Result<SwitchoverRecord> DecodeSwitchover(const std::string& key, const std::string& text) {
+  auto j = ParseObject(key, text);
+  if (!j.ok()) return j.error();
+  Reader r(key, *j);
+  SwitchoverRecord out;
+  out.from = r.String("from");
+  out.to = r.String("to");
+  out.not_before = WallTime{r.Int("not_before_ms", false)};
+  out.requested = WallTime{r.Int("requested_ms", false)};
+  if (r.error()) return *r.error();
+  if (out.from.empty() || out.to.empty()) {
+    return InvalidArgument("store key " + key + " holds a switchover without from or to",
+                           "the key prefix may hold data not written by pgpilot");
+  }
+  return out;
 }
 
 std::string EncodeHistory(const std::vector<HistoryEntry>& history) {

@@ -20,6 +20,13 @@ Result<LeaderRecord> DecodeLeader(const std::string& key, const std::string& tex
 std::string EncodeMember(const MemberStatus& m);
 Result<MemberStatus> DecodeMember(const std::string& key, const std::string& text);
 
+// The revision is not part of the value; the store supplies it.
+std::string EncodeSync(const SyncRecord& r);
+Result<SyncRecord> DecodeSync(const std::string& key, const std::string& text);
+
+std::string EncodeSwitchover(const SwitchoverRecord& r);
+Result<SwitchoverRecord> DecodeSwitchover(const std::string& key, const std::string& text);
+
 std::string EncodeHistory(const std::vector<HistoryEntry>& h);
 Result<std::vector<HistoryEntry>> DecodeHistory(const std::string& key, const std::string& text);
 

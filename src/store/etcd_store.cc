@@ -67,10 +67,10 @@ Result<std::vector<Kv>> DecodeKvs(const json& answer) {
   return out;
 }
 
-json Compare(const std::string& key, const char* target, int64_t value) {
+json Compare(const std::string& key, const char* target, int64_t value, const char* result = "EQUAL") {
   // Absent keys have create and mod revision 0.
   std::string field = std::string(target) == "CREATE" ? "create_revision" : "mod_revision";
-  return {{"key", B64(key)}, {"result", "EQUAL"}, {"target", target}, {field, std::to_string(value)}};
+  return {{"key", B64(key)}, {"result", result}, {"target", target}, {field, std::to_string(value)}};
 }
 
 json PutOp(const std::string& key, const std::string& value, int64_t lease = 0) {
@@ -191,6 +191,15 @@ Result<ClusterView> EtcdStore::Load() {
       auto r = DecodeHistory(kv.key, kv.value);
       if (!r.ok()) return r.error();
       view.history = *r;
+    } else if (name == keys::kSync) {
+      auto r = DecodeSync(kv.key, kv.value);
+      if (!r.ok()) return r.error();
+      view.sync = *r;
+      view.sync->revision = static_cast<uint64_t>(kv.mod_revision);
+    } else if (name == keys::kSwitchover) {
+      auto r = DecodeSwitchover(kv.key, kv.value);
+      if (!r.ok()) return r.error();
+      view.switchover = *r;
     } else if (kv.key.rfind(members, 0) == 0) {
       auto r = DecodeMember(kv.key, kv.value);
       if (!r.ok()) return r.error();
@@ -435,6 +444,38 @@ Status EtcdStore::AppendHistory(const HistoryEntry& entry) {
   return Unavailable("etcd key " + key + " kept changing while appending to the history");
 }
 
+Result<bool> EtcdStore::WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string key = keys::Key(cluster_, keys::kSync);
+  json compare = json::array();
+  if (expected_revision) {
+    compare.push_back(Compare(key, "MOD", static_cast<int64_t>(*expected_revision)));
+    // An absent key has mod revision 0 too: an expected revision also requires the key to exist.
+    compare.push_back(Compare(key, "CREATE", 0, "GREATER"));
+  } else {
+    compare.push_back(Compare(key, "CREATE", 0));
+  }
+  // No lease: the key does not expire.
+  auto done = EtcdOps(*client_).Txn(compare, json::array({PutOp(key, EncodeSync(record))}));
+  if (!done.ok()) return done.error();
+  return done->has_value();
+}
+
+Result<bool> EtcdStore::RequestSwitchover(const SwitchoverRecord& record) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string key = keys::Key(cluster_, keys::kSwitchover);
+  // No lease: a pending request stays until the leader carries it out or someone clears it.
+  auto done = EtcdOps(*client_).Txn(json::array({Compare(key, "CREATE", 0)}),
+                                    json::array({PutOp(key, EncodeSwitchover(record))}));
+  if (!done.ok()) return done.error();
+  return done->has_value();
+}
+
+Status EtcdStore::ClearSwitchover() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return EtcdOps(*client_).Delete(keys::Key(cluster_, keys::kSwitchover));
+}
+
 Result<uint64_t> EtcdStore::WaitForChange(uint64_t since, Duration timeout) {
   std::unique_lock<std::mutex> lock(watch_mu_);
   auto until = std::chrono::steady_clock::now() + timeout;
@@ -460,6 +501,7 @@ void EtcdStore::WatchLoop() {
   std::string scope = keys::Scope(cluster_);
   std::string leader_key = keys::Key(cluster_, keys::kLeader);
   std::string init_key = keys::Key(cluster_, keys::kInitialize);
+  std::string switchover_key = keys::Key(cluster_, keys::kSwitchover);
   std::string members = scope + std::string(keys::kMembers);
   json request = {{"create_request",
                    {{"key", B64(scope)}, {"range_end", B64(PrefixEnd(scope))}, {"prev_kv", true}}}};
@@ -475,7 +517,7 @@ void EtcdStore::WatchLoop() {
     const json kv = event.contains("kv") ? event["kv"] : json::object();
     auto key = Base64Decode(kv.value("key", ""));
     if (!key) return false;
-    if (*key == init_key) return true;
+    if (*key == init_key || *key == switchover_key) return true;
     if (key->rfind(members, 0) == 0) return deleted || Int(kv, "create_revision") == Int(kv, "mod_revision");
     if (*key != leader_key) return false;
     if (deleted || !event.contains("prev_kv")) return true;

@@ -1,6 +1,7 @@
 // The etcd v3 store, spoken over etcd's HTTP/JSON gateway with libcurl: the leader record lives on
 // an etcd lease (expired by etcd itself), member entries on their own leases, and a watch on the
-// cluster's prefix wakes the HA loop when the leader, initialize or the member set changes.
+// cluster's prefix wakes the HA loop when the leader, initialize, the member set or a switchover
+// request changes.
 #pragma once
 
 #include <atomic>
@@ -51,6 +52,9 @@ class EtcdStore final : public Store {
   Status PutMember(const MemberStatus& status, Duration ttl) override;
   Status DeleteMember(const std::string& name) override;
   Status AppendHistory(const HistoryEntry& entry) override;
+  Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
+  Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
+  Status ClearSwitchover() override;
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;
   std::string Describe() const override;
   void SetCallDeadline(std::optional<MonoTime> deadline) override;

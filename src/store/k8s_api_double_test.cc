@@ -13,7 +13,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <httplib.h>
+#include "platform/http_lib.h"
 #include <nlohmann/json.hpp>
 
 #include "core/types.h"

@@ -23,6 +23,12 @@ inline constexpr std::string_view kLeaderAnnotation = "pgpilot.io/leader";
 // Data keys of the cluster ConfigMap (the member ConfigMap has one key per member name).
 inline constexpr std::string_view kInitializeKey = "initialize";
 inline constexpr std::string_view kHistoryKey = "history";
+inline constexpr std::string_view kSyncKey = "sync";
+// The sync record's revision: a decimal counter bumped by every sync write. Not the ConfigMap's
+// resourceVersion, which writes of the other keys change too.
+inline constexpr std::string_view kSyncRevisionKey = "sync-revision";
+// A pending switchover request (absent when none).
+inline constexpr std::string_view kSwitchoverKey = "switchover";
 
 // Object names: NAME-leader (Lease), NAME-cluster and NAME-members (ConfigMaps).
 inline std::string LeaseName(std::string_view cluster) { return std::string(cluster) + "-leader"; }

@@ -1,5 +1,6 @@
 #include "store/k8s_store.h"
 
+#include <charconv>
 #include <ctime>
 #include <set>
 #include <thread>
@@ -47,11 +48,32 @@ std::string ResourceVersion(const json& object) {
 
 json Labels(const std::string& cluster) { return {{std::string(k8s::kClusterLabel), cluster}}; }
 
+// A key of a ConfigMap's `data` object, or "" when absent.
+std::string DataField(const json& data, std::string_view key) {
+  if (!data.is_object() || !data.contains(std::string(key))) return "";
+  const json& v = data[std::string(key)];
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
 // A ConfigMap's data key, or "" when absent.
 std::string DataValue(const json& configmap, std::string_view key) {
-  if (!configmap.contains("data") || !configmap["data"].is_object()) return "";
-  const json& v = configmap["data"][std::string(key)];
-  return v.is_string() ? v.get<std::string>() : "";
+  if (!configmap.contains("data")) return "";
+  return DataField(configmap["data"], key);
+}
+
+// The sync record's revision in the cluster ConfigMap's `data`: 0 when no sync write happened yet.
+Result<uint64_t> SyncRevision(const json& data, const std::string& cluster) {
+  std::string text = DataField(data, k8s::kSyncRevisionKey);
+  if (text.empty()) return uint64_t{0};
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return InvalidArgument("ConfigMap " + k8s::ClusterConfigMapName(cluster) + " key " +
+                               std::string(k8s::kSyncRevisionKey) + " holds '" + text + "', not a number",
+                           "someone edited the ConfigMap by hand; remove the sync keys and the primary "
+                           "writes them again");
+  }
+  return value;
 }
 
 std::string RoleLabelFor(const std::string& role) {
@@ -174,6 +196,27 @@ Result<ClusterView> KubernetesStore::Load() {
       auto decoded = DecodeHistory(where + std::string(k8s::kHistoryKey), history);
       if (!decoded.ok()) return decoded.error();
       view.history = *decoded;
+    }
+    std::string sync = DataValue(**cluster, k8s::kSyncKey);
+    if (!sync.empty()) {
+      auto decoded = DecodeSync(where + std::string(k8s::kSyncKey), sync);
+      if (!decoded.ok()) return decoded.error();
+      auto revision = SyncRevision((**cluster)["data"], cluster_);
+      if (!revision.ok()) return revision.error();
+      if (*revision == 0) {
+        return InvalidArgument(where + std::string(k8s::kSyncKey) + " has no " +
+                                   std::string(k8s::kSyncRevisionKey) + " key next to it",
+                               "someone edited the ConfigMap by hand; remove the sync key and the "
+                               "primary writes it again");
+      }
+      view.sync = *decoded;
+      view.sync->revision = *revision;
+    }
+    std::string switchover = DataValue(**cluster, k8s::kSwitchoverKey);
+    if (!switchover.empty()) {
+      auto decoded = DecodeSwitchover(where + std::string(k8s::kSwitchoverKey), switchover);
+      if (!decoded.ok()) return decoded.error();
+      view.switchover = *decoded;
     }
   }
   auto members = GetObject(*client_, ObjectPath(k8s::ConfigMapsPath(ns), k8s::MembersConfigMapName(cluster_)));
@@ -332,7 +375,8 @@ Result<bool> KubernetesStore::ReleaseLeader(const LeaseRequest& request, uint64_
 }
 
 // ---------------------------------------------------------------------------------------------
-// The cluster ConfigMap: initialize and history, updated by read-modify-write on resourceVersion
+// The cluster ConfigMap: initialize, history, sync and switchover, updated by read-modify-write on
+// resourceVersion
 
 namespace {
 
@@ -434,6 +478,42 @@ Status KubernetesStore::AppendHistory(const HistoryEntry& entry) {
     }
     history.push_back(entry);
     data[key] = EncodeHistory(history);
+    return true;
+  });
+  if (!done.ok()) return done.error();
+  return Status::Ok();
+}
+
+Result<bool> KubernetesStore::WriteSync(const SyncRecord& record,
+                                        std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The compare is on the sync counter, inside the ConfigMap's read-modify-write: a conflict caused
+  // by another key (history, initialize) retries and compares again, so it does not refuse us.
+  return UpdateClusterData(*client_, cluster_, [&](json& data) -> Result<bool> {
+    auto revision = SyncRevision(data, cluster_);
+    if (!revision.ok()) return revision.error();
+    bool present = !DataField(data, k8s::kSyncKey).empty();
+    if (expected_revision ? !present || *revision != *expected_revision : present) return false;
+    data[std::string(k8s::kSyncKey)] = EncodeSync(record);
+    data[std::string(k8s::kSyncRevisionKey)] = std::to_string(*revision + 1);
+    return true;
+  });
+}
+
+Result<bool> KubernetesStore::RequestSwitchover(const SwitchoverRecord& record) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return UpdateClusterData(*client_, cluster_, [&](json& data) -> Result<bool> {
+    if (!DataField(data, k8s::kSwitchoverKey).empty()) return false;  // one is pending
+    data[std::string(k8s::kSwitchoverKey)] = EncodeSwitchover(record);
+    return true;
+  });
+}
+
+Status KubernetesStore::ClearSwitchover() {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto done = UpdateClusterData(*client_, cluster_, [&](json& data) -> Result<bool> {
+    if (!data.contains(std::string(k8s::kSwitchoverKey))) return false;  // nothing to clear
+    data.erase(std::string(k8s::kSwitchoverKey));
     return true;
   });
   if (!done.ok()) return done.error();
@@ -547,6 +627,8 @@ Result<uint64_t> KubernetesStore::WaitForChange(uint64_t since, Duration timeout
       if (view->initialize) digest += view->initialize->claimed_by + "/" + view->initialize->system_id;
       digest += "|";
       for (const auto& m : view->members) digest += m.name + ",";
+      digest += "|";
+      if (view->switchover) digest += EncodeSwitchover(*view->switchover);
       if (!last_digest_.empty() && digest != last_digest_) ++events_;
       last_digest_ = digest;
     }

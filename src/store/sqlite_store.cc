@@ -212,6 +212,15 @@ Result<ClusterView> SqliteStore::Load() {
       auto r = DecodeHistory(key, value);
       if (!r.ok()) return r.error();
       view.history = *r;
+    } else if (name == keys::kSwitchover) {
+      auto r = DecodeSwitchover(key, value);
+      if (!r.ok()) return r.error();
+      view.switchover = *r;
+    } else if (name == keys::kSync) {
+      auto r = DecodeSync(key, value);
+      if (!r.ok()) return r.error();
+      view.sync = *r;
+      view.sync->revision = revision;
     } else if (key.rfind(members_prefix, 0) == 0) {
       if (expires != 0 && expires <= now_ms) continue;
       auto r = DecodeMember(key, value);
@@ -387,6 +396,51 @@ Status SqliteStore::AppendHistory(const HistoryEntry& entry) {
   history.push_back(entry);
   auto put = Put(key, EncodeHistory(history), 0);
   if (!put.ok()) return put.error();
+  return txn.Commit();
+}
+
+Result<bool> SqliteStore::WriteSync(const SyncRecord& record,
+                                    std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  if (!txn.begun().ok()) return txn.begun().error();
+  std::string key = keys::Key(cluster_, keys::kSync);
+  auto row = Get(key);
+  if (!row.ok()) return row.error();
+  bool matches = expected_revision ? (row->has_value() && (*row)->revision == *expected_revision)
+                                   : !row->has_value();
+  if (!matches) return false;
+  auto put = Put(key, EncodeSync(record), 0);
+  if (!put.ok()) return put.error();
+  if (Status s = txn.Commit(); !s.ok()) return s.error();
+  return true;
+}
+
+Result<bool> SqliteStore::RequestSwitchover(const SwitchoverRecord& record) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  if (!txn.begun().ok()) return txn.begun().error();
+  std::string key = keys::Key(cluster_, keys::kSwitchover);
+  auto row = Get(key);
+  if (!row.ok()) return row.error();
+  if (row->has_value()) return false;
+  auto put = Put(key, EncodeSwitchover(record), 0);
+  if (!put.ok()) return put.error();
+  if (Status s = BumpEvents(); !s.ok()) return s.error();
+  if (Status s = txn.Commit(); !s.ok()) return s.error();
+  return true;
+}
+
+Status SqliteStore::ClearSwitchover() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  if (!txn.begun().ok()) return txn.begun();
+  std::string key = keys::Key(cluster_, keys::kSwitchover);
+  auto row = Get(key);
+  if (!row.ok()) return row.error();
+  if (!row->has_value()) return Status::Ok();
+  if (Status s = Delete(key); !s.ok()) return s;
+  if (Status s = BumpEvents(); !s.ok()) return s;
   return txn.Commit();
 }
 

@@ -32,6 +32,9 @@ class SqliteStore final : public Store {
   Status PutMember(const MemberStatus& status, Duration ttl) override;
   Status DeleteMember(const std::string& name) override;
   Status AppendHistory(const HistoryEntry& entry) override;
+  Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
+  Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
+  Status ClearSwitchover() override;
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;
   std::string Describe() const override { return "sqlite:" + path_; }
 

@@ -3,7 +3,9 @@
 // Contract, for every implementation:
 // - Each method is atomic. A compare that fails is an ordinary outcome (granted=false, false),
 //   never an error; an error means the store could not be asked (kUnavailable) or holds data
-//   that cannot be trusted (kInvalidArgument, naming the key).
+//   that cannot be trusted (kInvalidArgument, naming the key). A write that got no answer may
+//   still have been applied (a request waiting in a frozen server): callers never assume it
+//   was not.
 // - Revisions are opaque; a renewal always changes the leader record's revision, so an observer
 //   can tell "renewed" from "unchanged".
 // - The store does not judge lease expiry for the embedded backend: observers do (core/lease.h).
@@ -61,8 +63,19 @@ class Store {
   // Appends a timeline switch; an entry for a timeline already recorded is ignored.
   virtual Status AppendHistory(const HistoryEntry& entry) = 0;
 
+  // Writes the `sync` key if it is absent (expected_revision = nullopt) or still at
+  // `expected_revision`. False when it was not: someone else changed it meanwhile.
+  virtual Result<bool> WriteSync(const SyncRecord& record,
+                                 std::optional<uint64_t> expected_revision) = 0;
+
+  // Creates the `switchover` key if absent. False when a switchover is already pending.
+  virtual Result<bool> RequestSwitchover(const SwitchoverRecord& record) = 0;
+  // Deletes the `switchover` key (nothing to do when absent).
+  virtual Status ClearSwitchover() = 0;
+
   // Blocks until a change that matters to the HA decision (leader holder or release,
-  // initialize, members joining or leaving) happened after `since`, or `timeout` passed.
+  // initialize, members joining or leaving, a switchover requested or cleared) happened after
+  // `since`, or `timeout` passed.
   // Returns the token to pass next time. Renewals and member refreshes do not wake it.
   virtual Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) = 0;
 

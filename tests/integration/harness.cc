@@ -85,12 +85,14 @@ TempDir::~TempDir() {
   }
 }
 
-LocalClusterUnderTest::LocalClusterUnderTest(int nodes, int ttl_seconds, std::string store_url)
+LocalClusterUnderTest::LocalClusterUnderTest(int nodes, int ttl_seconds, std::string store_url,
+                                             std::vector<std::string> up_args)
     : dir_("pgpilot-it"),
       nodes_(nodes),
       ttl_(ttl_seconds),
       base_port_(PickBasePort(nodes)),
-      store_url_(std::move(store_url)) {}
+      store_url_(std::move(store_url)),
+      up_args_(std::move(up_args)) {}
 
 LocalClusterUnderTest::~LocalClusterUnderTest() {
   if (!started_) return;
@@ -116,6 +118,7 @@ CommandResult LocalClusterUnderTest::Up(int timeout_seconds) {
   if (!store_url_.empty()) {
     args.insert(args.end(), {"--dcs", store_url_, "--cluster", cluster_name()});
   }
+  args.insert(args.end(), up_args_.begin(), up_args_.end());
   return RunPgpilot(args, timeout_seconds);
 }
 
@@ -223,16 +226,21 @@ std::optional<std::vector<std::string>> LocalClusterUnderTest::Sql(int port, con
   return RunSql(conninfo, sql, error);
 }
 
-std::optional<std::vector<std::string>> LocalClusterUnderTest::SqlOnPrimary(const std::string& sql,
-                                                                            std::string* error) {
+std::string LocalClusterUnderTest::ReadWriteConninfo(std::string* error) {
   CommandResult dsn = RunPgpilot({"ctl", "--dir", dir(), "dsn"}, 30);
   if (dsn.exit_code != 0) {
     if (error) *error = dsn.output;
-    return std::nullopt;
+    return "";
   }
   std::string uri = Trim(dsn.output);
   uri += (uri.find('?') == std::string::npos ? "?" : "&");
-  uri += "passfile=" + dir() + "/pgpass";
+  return uri + "passfile=" + dir() + "/pgpass";
+}
+
+std::optional<std::vector<std::string>> LocalClusterUnderTest::SqlOnPrimary(const std::string& sql,
+                                                                            std::string* error) {
+  std::string uri = ReadWriteConninfo(error);
+  if (uri.empty()) return std::nullopt;
   return RunSql(uri, sql, error);
 }
 

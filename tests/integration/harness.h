@@ -72,7 +72,9 @@ bool IsConverged(const std::vector<MemberView>& members, int expected_members,
 class LocalClusterUnderTest {
  public:
   // `store_url`: empty for the embedded store, or "etcd://HOST:PORT" (the cluster gets a unique name).
-  LocalClusterUnderTest(int nodes, int ttl_seconds, std::string store_url = "");
+  // `up_args`: more options for `pgpilot up` ("--synchronous-mode", "on").
+  LocalClusterUnderTest(int nodes, int ttl_seconds, std::string store_url = "",
+                        std::vector<std::string> up_args = {});
   ~LocalClusterUnderTest();
 
   const std::string& dir() const { return dir_.path(); }
@@ -91,6 +93,8 @@ class LocalClusterUnderTest {
   // Runs SQL on one member (by port); returns the first column of each row, or nullopt on error.
   std::optional<std::vector<std::string>> Sql(int port, const std::string& sql,
                                               std::string* error = nullptr);
+  // The multi-host read-write connection string `ctl dsn` prints, with the passfile ("" on error).
+  std::string ReadWriteConninfo(std::string* error = nullptr);
   // Runs SQL through the multi-host read-write connection string `ctl dsn` prints.
   std::optional<std::vector<std::string>> SqlOnPrimary(const std::string& sql,
                                                        std::string* error = nullptr);
@@ -116,6 +120,7 @@ class LocalClusterUnderTest {
   int ttl_;
   int base_port_ = 0;
   std::string store_url_;
+  std::vector<std::string> up_args_;
   bool started_ = false;
 };
 

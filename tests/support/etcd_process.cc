@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include <httplib.h>
+#include "platform/http_lib.h"
 #include <nlohmann/json.hpp>
 
 namespace pgpilot::testing {

@@ -21,7 +21,7 @@
 #include <tuple>
 #include <utility>
 
-#include <httplib.h>
+#include "platform/http_lib.h"
 #include <nlohmann/json.hpp>
 
 #include "platform/json_text.h"

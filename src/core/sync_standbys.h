@@ -1,0 +1,73 @@
+// Synchronous mode: which standbys every commit waits for, and the safe order of changing them.
+//
+// The invariant: every commit the primary acknowledged is on each member of the store's `sync`
+// record. PostgreSQL's synchronous_standby_names therefore always names at least the record's
+// members: a standby is named in PostgreSQL first and enters the record only once it has every
+// commit acknowledged before PostgreSQL began waiting for it; it leaves the record first and
+// PostgreSQL's setting after. Promotion is allowed only to the record's members (candidates.h).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/action.h"
+#include "core/cluster_view.h"
+#include "core/local_state.h"
+#include "core/types.h"
+
+namespace pgpilot {
+
+enum class SyncMode {
+  kOff,     // asynchronous replication
+  kOn,      // commits wait for the synchronous standbys while there are any
+  kStrict,  // commits wait even when there is none (writes stop rather than go unprotected)
+};
+const char* SyncModeName(SyncMode mode);  // "off", "on", "strict"
+std::optional<SyncMode> ParseSyncMode(std::string_view text);
+
+// The name synchronous_standby_names lists in strict mode when no standby qualifies: no member
+// can have it (member names are [a-z0-9-]), so commits wait.
+inline constexpr std::string_view kNoStandbyName = "pgpilot_no_standby";
+
+// synchronous_standby_names for waiting on all of `names`: 'ANY 2 ("pg-1", "pg-2")', or "" for
+// none. Every listed standby must confirm, so the set is exact.
+std::string SynchronousStandbyNames(const std::vector<std::string>& names);
+// The names of a value SynchronousStandbyNames wrote (sorted); "" is none. nullopt for any other
+// form (an operator's setting): then pgpilot cannot tell what PostgreSQL waits for.
+std::optional<std::vector<std::string>> ParseSynchronousStandbyNames(std::string_view text);
+
+// How long after asking PostgreSQL to wait for a standby (a reload) its setting counts as in
+// effect in every process that releases commits (the WAL senders reload within milliseconds).
+inline constexpr Duration kSyncReloadSettle = std::chrono::seconds(1);
+
+// A standby on its way into the synchronous set.
+struct SyncJoin {
+  std::string name;
+  MonoTime asked_at;       // when PostgreSQL was asked to wait for it
+  bool in_effect = false;  // PostgreSQL waits for it, for kSyncReloadSettle already
+  Lsn needed;              // our WAL position then: it must have flushed this much
+
+  friend bool operator==(const SyncJoin&, const SyncJoin&) = default;
+};
+
+// What the primary does about its synchronous standbys this tick.
+struct SyncPlan {
+  std::vector<Action> actions;  // run after the lease renewal, in order
+  SyncJoin join;                // the next value of AgentMemory::sync_join
+  std::string summary;          // for the decision's reason
+};
+SyncPlan PlanSyncStandbys(SyncMode mode, int count, const std::string& me, const ClusterView& view,
+                          const LocalState& local, const SyncJoin& join, MonoTime now);
+
+// The compare-and-swap replacing `current` (absent: creating it) with `next`.
+WriteSync WriteSyncOver(const std::optional<SyncRecord>& current, SyncRecord next);
+
+// Synchronous mode, for a member about to promote: why the `sync` record says it may lack
+// acknowledged commits, or nullopt when it has them all (it is the record's leader or member,
+// or there is no record yet).
+std::optional<std::string> OutsideSyncSet(const std::optional<SyncRecord>& sync,
+                                          const std::string& member);
+
+}  // namespace pgpilot
