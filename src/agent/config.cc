@@ -220,8 +220,7 @@ Status ParsePostgresql(Section& root, AgentConfig* c) {
     std::string name = kv.first.Scalar();
     params->Get(name);
     if (!kv.second.IsScalar()) return params->Bad(name, "must be a single value");
-    const auto& managed = ManagedParameterNames();
-    if (std::find(managed.begin(), managed.end(), name) != managed.end()) {
+    if (IsManagedParameter(name)) {
       return params->Bad(name, "is managed by pgpilot and may not be set here (use the matching "
                                "postgresql.* key of the agent config, e.g. postgresql.port)");
     }
@@ -307,6 +306,8 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     if (!tags.ok()) return tags.error();
     PGPILOT_TRY(tags->Bool("nofailover", &c.tags.nofailover));
     PGPILOT_TRY(tags->Bool("nosync", &c.tags.nosync));
+    PGPILOT_TRY(tags->Bool("noloadbalance", &c.tags.noloadbalance));
+    PGPILOT_TRY(tags->Bool("clonefrom", &c.tags.clonefrom));
     PGPILOT_TRY(tags->NoUnknownKeys());
 
     auto store = root.Child("store");
@@ -405,7 +406,8 @@ std::string RenderAgentConfig(const AgentConfig& c) {
   out << YAML::Key << "synchronous_node_count" << YAML::Value << c.synchronous_node_count;
   out << YAML::Key << "tags" << YAML::Value << YAML::BeginMap << YAML::Key << "nofailover"
       << YAML::Value << c.tags.nofailover << YAML::Key << "nosync" << YAML::Value
-      << c.tags.nosync << YAML::EndMap;
+      << c.tags.nosync << YAML::Key << "noloadbalance" << YAML::Value << c.tags.noloadbalance
+      << YAML::Key << "clonefrom" << YAML::Value << c.tags.clonefrom << YAML::EndMap;
   out << YAML::Key << "store" << YAML::Value << YAML::BeginMap;
   if (c.store.is_kubernetes()) {
     const KubernetesConfig& k = c.store.kubernetes;

@@ -25,6 +25,8 @@ synchronous_node_count: 2
 tags:
   nofailover: true
   nosync: true
+  noloadbalance: true
+  clonefrom: true
 store:
   sqlite: /var/lib/pgpilot/store.db
 api:
@@ -136,6 +138,8 @@ TEST(AgentConfig, FullConfigParsesEveryField) {
   EXPECT_EQ(c.maximum_lag_on_failover, 2097152u);
   EXPECT_TRUE(c.tags.nofailover);
   EXPECT_TRUE(c.tags.nosync);
+  EXPECT_TRUE(c.tags.noloadbalance);
+  EXPECT_TRUE(c.tags.clonefrom);
   EXPECT_EQ(c.synchronous_mode, SyncMode::kStrict);
   EXPECT_EQ(c.synchronous_node_count, 2);
   EXPECT_EQ(c.store.sqlite_path, "/var/lib/pgpilot/store.db");

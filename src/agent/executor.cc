@@ -69,8 +69,13 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             return w->granted ? Status::Ok() : Refused("the lease is no longer ours");
           },
           [&](const ReleaseLease& a) -> Status {
-            // After the stop this decision made: the position the shutdown ended at.
+            // After the stop this decision made: the position the shutdown ended at. Only a
+            // clean shutdown proves it is the end of our WAL; otherwise the lease expires and
+            // the election compares the members' own positions.
             LocalState after = pg->Observe();
+            if (after.running || !after.clean_shutdown) {
+              return FailedPrecondition("PostgreSQL did not stop cleanly: not releasing the lease");
+            }
             MonoTime sent = clock_.Now();
             auto released = store_.ReleaseLeader(Request(after), a.term);
             if (!released.ok()) return released.error();
@@ -94,7 +99,8 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             return Launch(TaskKind::kBootstrap, [pg] { return pg->Bootstrap(); });
           },
           [&](const Clone& a) -> Status {
-            return Launch(TaskKind::kClone, [pg, src = a.source] { return pg->Clone(src); });
+            return Launch(TaskKind::kClone,
+                          [pg, src = a.source, leader = a.from_leader] { return pg->Clone(src, leader); });
           },
           [&](const Rewind& a) -> Status {
             return Launch(TaskKind::kRewind, [pg, src = a.source] { return pg->Rewind(src); });
@@ -112,6 +118,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
           [&](const Follow& a) -> Status { return pg->Follow(a.upstream); },
           [&](const EnsureSlots& a) -> Status { return pg->EnsureSlots(a.members); },
           [&](const SetSyncStandbys& a) -> Status { return pg->SetSyncStandbys(a.names); },
+          [&](const SetParameters& a) -> Status { return pg->SetParameters(a.parameters); },
           [&](const KeepDataDirAside&) -> Status { return pg->KeepDataDirAside().status(); },
       },
       action);

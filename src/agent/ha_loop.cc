@@ -131,6 +131,7 @@ MemberStatus HaLoop::BuildMember(const Observation& o, NodeState state, const st
   if (memory_.lease) m.term = memory_.lease->term;
   else if (o.view.ok() && o.view->leader) m.term = o.view->leader->term;
   m.tags = config_.tags;
+  m.pending_restart = local.pending_restart;
   m.version = PGPILOT_VERSION;
   m.agent_pid = getpid();
   m.postgres_pid = local.postgres_pid;

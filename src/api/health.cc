@@ -7,7 +7,8 @@ namespace {
 
 constexpr HealthRoute kRoutes[] = {
     {"/primary", "this member holds the leader lease and PostgreSQL accepts writes"},
-    {"/replica", "PostgreSQL runs as a replica and accepts reads (?lag=BYTES limits lag)"},
+    {"/replica", "PostgreSQL runs as a replica and accepts reads (?lag=BYTES limits lag); never on a "
+                 "member tagged noloadbalance"},
     {"/read-only", "PostgreSQL accepts reads (primary or replica)"},
     {"/health", "PostgreSQL is running and accepting connections"},
     {"/liveness", "the HA loop ran recently (within ttl on a primary, 2 x ttl elsewhere)"},
@@ -33,7 +34,7 @@ std::optional<int> HealthStatus(const std::string& path, const AgentSnapshot& s,
   auto code = [](bool ok) { return ok ? 200 : 503; };
   if (path == "/primary") return code(IsPrimary(s));
   if (path == "/replica") {
-    if (!IsReplica(s)) return 503;
+    if (!IsReplica(s) || s.member.tags.noloadbalance) return 503;
     if (query.max_lag_bytes) {
       auto lag = ReplicationLag(s);
       return code(lag && *lag <= *query.max_lag_bytes);

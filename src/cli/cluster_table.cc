@@ -58,7 +58,36 @@ std::vector<Row> BuildRows(const ClusterView& view, const std::vector<std::strin
   return rows;
 }
 
+// Left-aligned columns, two spaces apart.
+std::string Columns(const std::vector<std::vector<std::string>>& cells) {
+  std::vector<size_t> width(cells.front().size(), 0);
+  for (const auto& line : cells) {
+    for (size_t i = 0; i < line.size(); ++i) width[i] = std::max(width[i], line[i].size());
+  }
+  std::string out;
+  for (const auto& line : cells) {
+    std::string text;
+    for (size_t i = 0; i < line.size(); ++i) {
+      text += line[i];
+      if (i + 1 < line.size()) text += std::string(width[i] - line[i].size() + 2, ' ');
+    }
+    out += text + "\n";
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string RenderHistoryTable(const std::vector<HistoryEntry>& history) {
+  if (history.empty()) return "no timeline switches recorded (the cluster is on its first timeline)\n";
+  std::vector<std::vector<std::string>> cells = {{"TL", "FROM", "AT", "OLD", "NEW", "TERM", "TIME", "REASON"}};
+  for (const HistoryEntry& h : history) {
+    cells.push_back({std::to_string(h.timeline), std::to_string(h.parent != 0 ? h.parent : h.timeline - 1),
+                     h.switch_lsn.ToString(), h.old_leader.empty() ? "-" : h.old_leader, h.new_leader,
+                     std::to_string(h.term), FormatWallTime(h.time), h.reason});
+  }
+  return Columns(cells);
+}
 
 std::string RenderClusterTable(const std::string& cluster, const ClusterView& view,
                                const std::vector<std::string>& configured) {
@@ -72,21 +101,11 @@ std::string RenderClusterTable(const std::string& cluster, const ClusterView& vi
     out += ", no leader";
   }
   out += "\n";
+  if (view.config && view.config->pause) out += "MAINTENANCE MODE: paused (`ctl resume` ends it)\n";
   std::vector<Row> rows = BuildRows(view, configured);
   std::vector<std::vector<std::string>> cells = {{"MEMBER", "ROLE", "STATE", "TL", "LSN", "LAG(B)", "API"}};
   for (const auto& r : rows) cells.push_back({r.name, r.role, r.state, r.timeline, r.lsn, r.lag, r.api});
-  std::vector<size_t> width(cells.front().size(), 0);
-  for (const auto& line : cells) {
-    for (size_t i = 0; i < line.size(); ++i) width[i] = std::max(width[i], line[i].size());
-  }
-  for (const auto& line : cells) {
-    std::string text;
-    for (size_t i = 0; i < line.size(); ++i) {
-      text += line[i];
-      if (i + 1 < line.size()) text += std::string(width[i] - line[i].size() + 2, ' ');
-    }
-    out += text + "\n";
-  }
+  out += Columns(cells);
   bool any_star = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.role == "primary*"; });
   if (any_star) out += "(* holds the leader lease)\n";
   if (view.sync) {
@@ -104,6 +123,9 @@ std::string RenderClusterTable(const std::string& cluster, const ClusterView& vi
   for (const auto& r : rows) {
     if (r.state != "primary" && r.state != "replica" && !r.reason.empty()) {
       out += r.name + ": " + r.reason + "\n";
+    }
+    if (r.member && r.member->pending_restart) {
+      out += r.name + ": restart pending (a changed PostgreSQL parameter takes effect on restart)\n";
     }
   }
   return out;
@@ -140,11 +162,13 @@ std::string RenderClusterJson(const std::string& cluster, const ClusterView& vie
       m["postgres_pid"] = r.member->postgres_pid;
       m["nofailover"] = r.member->tags.nofailover;
       m["nosync"] = r.member->tags.nosync;
+      m["pending_restart"] = r.member->pending_restart;
       m["version"] = r.member->version;
       m["updated_ms"] = r.member->updated.unix_ms;
     }
     j["members"].push_back(m);
   }
+  j["paused"] = view.config && view.config->pause;
   j["sync"] = view.sync ? json{{"leader", view.sync->leader}, {"members", view.sync->members}} : json(nullptr);
   j["switchover"] = view.switchover ? json{{"from", view.switchover->from},
                                            {"to", view.switchover->to},

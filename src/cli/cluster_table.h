@@ -13,6 +13,9 @@ namespace pgpilot {
 // `configured` lists members known from configs, shown as "down" when absent from the store.
 std::string RenderClusterTable(const std::string& cluster, const ClusterView& view,
                                const std::vector<std::string>& configured);
+// The history as a table: timeline, where it began, its parent, the change, term, time, reason.
+std::string RenderHistoryTable(const std::vector<HistoryEntry>& history);
+
 std::string RenderClusterJson(const std::string& cluster, const ClusterView& view,
                               const std::vector<std::string>& configured);
 

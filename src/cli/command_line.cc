@@ -109,6 +109,30 @@ int RunCommandLine(int argc, char** argv) {
   switchover->add_flag("--force", switchover_options.force, "Hand over even to a lagging replica");
   switchover->add_option("--wait", switchover_wait, "Seconds to wait for the new primary")->default_val(60);
 
+  FailoverOptions failover_options;
+  double failover_wait = 60;
+  auto* failover = ctl->add_subcommand(
+      "failover", "Promote a chosen replica of a cluster that has no healthy primary (asks to confirm).\n"
+                  "Refuses a member outside the synchronous set unless --force.");
+  failover->add_option("--to", failover_options.to, "The member to promote")->required();
+  failover->add_flag("--force", failover_options.force,
+                     "Promote it even outside the synchronous set or lagging (may lose acknowledged commits)");
+  failover->add_flag("--yes", failover_options.yes, "Do not ask for confirmation");
+  failover->add_option("--wait", failover_wait, "Seconds to wait for the new primary")->default_val(60);
+  auto* show_config = ctl->add_subcommand(
+      "show-config", "The cluster-wide settings in the store (they override the agents' config files).");
+  std::vector<std::string> config_sets;
+  auto* edit_config = ctl->add_subcommand(
+      "edit-config", "Change the cluster-wide settings: in $EDITOR, or with --set KEY=VALUE (repeated).\n"
+                     "Settings: pause, maximum_lag_on_failover, synchronous_mode, synchronous_node_count,\n"
+                     "postgresql.parameters.NAME; an empty VALUE unsets one.");
+  edit_config->add_option("--set", config_sets, "KEY=VALUE, repeated");
+  auto* pause = ctl->add_subcommand(
+      "pause", "Maintenance mode: agents keep reporting and the leader keeps its lease, but nothing\n"
+               "fails over, starts, stops, rewinds or clones until `ctl resume`.");
+  auto* resume = ctl->add_subcommand("resume", "End maintenance mode.");
+  auto* history = ctl->add_subcommand("history", "The timeline switches of the cluster and why they happened.");
+
   // k8s render
   K8sRenderOptions k8s_options;
   auto* k8s = app.add_subcommand("k8s", "Run pgpilot on Kubernetes (see docs/kubernetes.md).");
@@ -177,6 +201,15 @@ int RunCommandLine(int argc, char** argv) {
   if (down->parsed()) return RunDown(down_dir, Seconds(down_wait));
   if (list->parsed()) return CtlList(target, list_json);
   if (dsn->parsed()) return CtlDsn(target, dsn_replicas);
+  if (failover->parsed()) {
+    failover_options.wait = Seconds(failover_wait);
+    return CtlFailover(target, failover_options);
+  }
+  if (show_config->parsed()) return CtlShowConfig(target);
+  if (edit_config->parsed()) return CtlEditConfig(target, config_sets);
+  if (pause->parsed()) return CtlPause(target, true);
+  if (resume->parsed()) return CtlPause(target, false);
+  if (history->parsed()) return CtlHistory(target);
   if (switchover->parsed()) {
     switchover_options.wait = Seconds(switchover_wait);
     return CtlSwitchover(target, switchover_options);

@@ -1,11 +1,17 @@
 #include "cli/ctl.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <thread>
 
 #include "agent/config.h"
 #include "cli/cluster_table.h"
+#include "cli/config_edit.h"
 #include "cli/local_cluster.h"
 #include "core/defaults.h"
 #include "core/switchover.h"
@@ -62,6 +68,23 @@ Result<std::unique_ptr<Store>> OpenCtlStore(const Resolved& r, const Clock& cloc
   return OpenStore(r.store, r.cluster, clock);
 }
 
+// The cluster named on the command line, its store open, and what the store holds now.
+struct Session {
+  Resolved resolved;
+  std::unique_ptr<Store> store;
+  ClusterView view;
+};
+
+Result<Session> OpenSession(const CtlTarget& target, const Clock& clock) {
+  auto r = Resolve(target);
+  if (!r.ok()) return r.error();
+  auto store = OpenCtlStore(*r, clock);
+  if (!store.ok()) return store.error();
+  auto view = (*store)->Load();
+  if (!view.ok()) return view.error();
+  return Session{std::move(*r), std::move(*store), std::move(*view)};
+}
+
 Result<ClusterView> LoadView(const Resolved& r) {
   RealClock clock;
   auto store = OpenCtlStore(r, clock);
@@ -76,6 +99,32 @@ int Report(const Error& e) {
 
 int Report(const std::string& problem, const std::string& hint = "") {
   return Report(FailedPrecondition(problem, hint));
+}
+
+// Polls the store until `to` is the primary holding the lease (0), or the request disappeared
+// without that (1, with what the old leader or the target says), or `wait` passed (1).
+int AwaitNewPrimary(Store& store, const Clock& clock, const std::string& to, const std::string& from,
+                    Duration wait) {
+  MonoTime start = clock.Now();
+  while (clock.Now() - start < wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto now = store.Load();
+    if (!now.ok()) continue;
+    const MemberStatus* target_member = now->FindMember(to);
+    if (now->leader && now->leader->holder == to && !now->leader->released && target_member &&
+        target_member->role == "primary") {
+      std::cout << to << " is the primary (term " << now->leader->term << "), "
+                << FormatSeconds(clock.Now() - start) << " after the request\n";
+      return 0;
+    }
+    if (!now->switchover && !(now->leader && now->leader->holder == to)) {
+      const std::string& who = from.empty() ? to : from;
+      const MemberStatus* member = now->FindMember(who);
+      return Report("it did not happen: " + (member ? who + " says: " + member->reason : who + " is gone"));
+    }
+  }
+  return Report("no new primary " + to + " within " + FormatSeconds(wait),
+                "see `pgpilot ctl list`; the request stays until it is carried out or dropped");
 }
 
 }  // namespace
@@ -110,8 +159,6 @@ int CtlDsn(const CtlTarget& target, bool replicas) {
 }
 
 int CtlSwitchover(const CtlTarget& target, const SwitchoverOptions& options) {
-  auto r = Resolve(target);
-  if (!r.ok()) return Report(r.error());
   std::optional<WallTime> not_before;
   if (!options.at.empty()) {
     not_before = ParseWallTime(options.at);
@@ -121,17 +168,16 @@ int CtlSwitchover(const CtlTarget& target, const SwitchoverOptions& options) {
     }
   }
   RealClock clock;
-  auto store = OpenCtlStore(*r, clock);
-  if (!store.ok()) return Report(store.error());
-  auto view = (*store)->Load();
-  if (!view.ok()) return Report(view.error());
-  uint64_t max_lag = r->configured.empty() ? kDefaultMaximumLagOnFailover
-                                           : r->configured.front().maximum_lag_on_failover;
-  auto to = ChooseSwitchoverTarget(*view, options.to, max_lag, options.force);
+  auto session = OpenSession(target, clock);
+  if (!session.ok()) return Report(session.error());
+  const std::vector<AgentConfig>& configured = session->resolved.configured;
+  uint64_t max_lag = configured.empty() ? kDefaultMaximumLagOnFailover
+                                        : configured.front().maximum_lag_on_failover;
+  auto to = ChooseSwitchoverTarget(session->view, options.to, max_lag, options.force);
   if (!to.ok()) return Report(to.error());
-  const std::string from = view->leader->holder;
+  const std::string from = session->view.leader->holder;
   SwitchoverRecord request{from, *to, not_before.value_or(WallTime{}), clock.WallNow()};
-  auto written = (*store)->RequestSwitchover(request);
+  auto written = session->store->RequestSwitchover(request);
   if (!written.ok()) return Report(written.error());
   if (!*written) return Report("another switchover request was written meanwhile", "see `pgpilot ctl list`");
   if (not_before && *not_before > clock.WallNow()) {
@@ -140,26 +186,111 @@ int CtlSwitchover(const CtlTarget& target, const SwitchoverOptions& options) {
     return 0;
   }
   std::cout << "switchover from " << from << " to " << *to << " requested\n";
-  MonoTime start = clock.Now();
-  while (clock.Now() - start < options.wait) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    auto now = (*store)->Load();
-    if (!now.ok()) continue;
-    const MemberStatus* target_member = now->FindMember(*to);
-    if (now->leader && now->leader->holder == *to && !now->leader->released && target_member &&
-        target_member->role == "primary") {
-      std::cout << *to << " is the primary (term " << now->leader->term << "), "
-                << FormatSeconds(clock.Now() - start) << " after the request\n";
-      return 0;
-    }
-    if (!now->switchover && !(now->leader && now->leader->holder == *to)) {
-      const MemberStatus* leader = now->FindMember(from);
-      return Report("the switchover did not happen: " +
-                    (leader ? from + " says: " + leader->reason : from + " is gone"));
-    }
+  return AwaitNewPrimary(*session->store, clock, *to, from, options.wait);
+}
+
+int CtlFailover(const CtlTarget& target, const FailoverOptions& options) {
+  if (options.to.empty()) return Report(InvalidArgument("ctl failover needs --to NAME", "see `pgpilot ctl list`"));
+  RealClock clock;
+  auto session = OpenSession(target, clock);
+  if (!session.ok()) return Report(session.error());
+  if (Status s = CheckFailoverTarget(session->view, options.to, options.force); !s.ok()) {
+    return Report(s.error());
   }
-  return Report("the switchover to " + *to + " did not finish within " + FormatSeconds(options.wait),
-                "see `pgpilot ctl list`; the request stays until the leader carries it out or drops it");
+  if (!options.yes) {
+    std::cout << "Promote " << options.to << (options.force ? " (forced: it may lack acknowledged commits)" : "")
+              << "? Type yes to go on: " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "yes") return Report("not confirmed: nothing was changed");
+  }
+  SwitchoverRecord request{"", options.to, WallTime{}, clock.WallNow(), options.force};
+  auto written = session->store->RequestSwitchover(request);
+  if (!written.ok()) return Report(written.error());
+  if (!*written) return Report("another request was written meanwhile", "see `pgpilot ctl list`");
+  std::cout << "failover to " << options.to << " requested\n";
+  return AwaitNewPrimary(*session->store, clock, options.to, "", options.wait);
+}
+
+namespace {
+
+// Reads the config, lets `change` edit it, and writes it back with a compare-and-swap.
+int UpdateConfig(const CtlTarget& target, const std::function<Status(DynamicConfig*)>& change) {
+  RealClock clock;
+  auto session = OpenSession(target, clock);
+  if (!session.ok()) return Report(session.error());
+  const std::optional<DynamicConfig>& current = session->view.config;
+  DynamicConfig config = current.value_or(DynamicConfig{});
+  if (Status s = change(&config); !s.ok()) return Report(s.error());
+  auto written = session->store->WriteConfig(
+      config, current ? std::optional<uint64_t>(current->revision) : std::nullopt);
+  if (!written.ok()) return Report(written.error());
+  if (!*written) {
+    return Report("the cluster-wide settings changed while you edited them", "run the command again");
+  }
+  std::cout << RenderDynamicConfig(config);
+  return 0;
+}
+
+}  // namespace
+
+int CtlShowConfig(const CtlTarget& target) {
+  auto r = Resolve(target);
+  if (!r.ok()) return Report(r.error());
+  auto view = LoadView(*r);
+  if (!view.ok()) return Report(view.error());
+  std::cout << RenderDynamicConfig(view->config.value_or(DynamicConfig{}));
+  return 0;
+}
+
+int CtlEditConfig(const CtlTarget& target, const std::vector<std::string>& sets) {
+  return UpdateConfig(target, [&](DynamicConfig* config) -> Status {
+    if (!sets.empty()) {
+      for (const std::string& set : sets) {
+        size_t eq = set.find('=');
+        if (eq == std::string::npos) {
+          return InvalidArgument("--set '" + set + "' is not KEY=VALUE",
+                                 "e.g. --set synchronous_mode=on or --set postgresql.parameters.work_mem=64MB");
+        }
+        if (Status s = SetDynamicSetting(config, set.substr(0, eq), set.substr(eq + 1)); !s.ok()) return s;
+      }
+      return Status::Ok();
+    }
+    // In the operator's editor; the file is private to us.
+    std::string dir = "/tmp/pgpilot-edit-XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) return Internal("cannot create a temporary directory");
+    std::string file = dir + "/config.yaml";
+    Status written = WriteFileAtomic(file, RenderDynamicConfig(*config), 0600);
+    if (!written.ok()) return written;
+    const char* editor = std::getenv("VISUAL") ? std::getenv("VISUAL") : std::getenv("EDITOR");
+    std::string command = std::string(editor && *editor ? editor : "vi") + " '" + file + "'";
+    int rc = std::system(command.c_str());
+    auto text = ReadFile(file);
+    std::remove(file.c_str());
+    rmdir(dir.c_str());
+    if (rc != 0) return FailedPrecondition("the editor exited with status " + std::to_string(rc) + ": nothing changed");
+    if (!text.ok()) return text.error();
+    auto edited = ParseDynamicConfig(*text);
+    if (!edited.ok()) return edited.error();
+    *config = *edited;
+    return Status::Ok();
+  });
+}
+
+int CtlPause(const CtlTarget& target, bool pause) {
+  return UpdateConfig(target, [&](DynamicConfig* config) -> Status {
+    config->pause = pause;
+    return Status::Ok();
+  });
+}
+
+int CtlHistory(const CtlTarget& target) {
+  auto r = Resolve(target);
+  if (!r.ok()) return Report(r.error());
+  auto view = LoadView(*r);
+  if (!view.ok()) return Report(view.error());
+  std::cout << RenderHistoryTable(view->history);
+  return 0;
 }
 
 }  // namespace pgpilot

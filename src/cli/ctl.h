@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/types.h"
 
@@ -18,6 +19,14 @@ struct CtlTarget {
 int CtlList(const CtlTarget& target, bool json);
 int CtlDsn(const CtlTarget& target, bool replicas);
 
+// The store's cluster-wide settings: printed; changed with `sets` ("key=value", repeated) or,
+// without them, in $EDITOR; pause/resume set the maintenance flag.
+int CtlShowConfig(const CtlTarget& target);
+int CtlEditConfig(const CtlTarget& target, const std::vector<std::string>& sets);
+int CtlPause(const CtlTarget& target, bool pause);
+// The timeline switches the store recorded, oldest first.
+int CtlHistory(const CtlTarget& target);
+
 struct SwitchoverOptions {
   std::string to;        // empty: the best eligible replica
   std::string at;        // UTC time "2026-12-02T10:00:00Z"; empty: now
@@ -28,5 +37,15 @@ struct SwitchoverOptions {
 // drops the request, saying why). Exit status 0 when done (or scheduled), 1 when refused or not
 // done in time, 2 on bad input.
 int CtlSwitchover(const CtlTarget& target, const SwitchoverOptions& options);
+
+struct FailoverOptions {
+  std::string to;        // the member to promote (required)
+  bool force = false;    // even outside the synchronous set, or lagging: may lose commits
+  bool yes = false;      // no confirmation question
+  Duration wait{60000};
+};
+// For a cluster without a healthy primary: asks for confirmation, writes the request and waits
+// until `to` leads. Exit status 0 when done, 1 when refused or not done in time, 2 on bad input.
+int CtlFailover(const CtlTarget& target, const FailoverOptions& options);
 
 }  // namespace pgpilot

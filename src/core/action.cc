@@ -16,6 +16,11 @@ std::string Describe(const RenewLease& a) { return "renew_lease(term " + std::to
 std::string Describe(const ReleaseLease& a) { return "release_lease(term " + std::to_string(a.term) + ")"; }
 std::string Describe(const ClearSwitchover&) { return "clear_switchover"; }
 std::string Describe(const Checkpoint&) { return "checkpoint"; }
+std::string Describe(const SetParameters& a) {
+  std::string out;
+  for (const auto& [name, value] : a.parameters) out += (out.empty() ? "" : ",") + name + "=" + value;
+  return "set_parameters(" + out + ")";
+}
 std::string Describe(const AppendHistory& a) {
   return "append_history(timeline " + std::to_string(a.entry.timeline) + " at " +
          a.entry.switch_lsn.ToString() + ")";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -33,7 +34,9 @@ struct WriteSync { SyncRecord record; uint64_t expected_revision = 0; bool expec
 
 // PostgreSQL actions. Bootstrap, Clone, Rewind and Start run in the background (TaskState).
 struct Bootstrap {};
-struct Clone { MemberEndpoint source; };
+// From the leader, with this member's slot on it; from another member (tagged clonefrom), with
+// a temporary slot only (a replica keeps no slot for us).
+struct Clone { MemberEndpoint source; bool from_leader = true; };
 struct Rewind { MemberEndpoint source; };
 enum class StartRole { kPrimary, kReplica };
 struct Start { StartRole role = StartRole::kReplica; std::optional<MemberEndpoint> upstream; };
@@ -46,12 +49,14 @@ struct Follow { std::optional<MemberEndpoint> upstream; };  // rewrite primary_c
 struct EnsureSlots { std::vector<std::string> members; };    // physical slots on this primary
 struct SetSyncStandbys { std::vector<std::string> names; };  // synchronous_standby_names, reload
 struct Checkpoint {};                                        // before a switchover's clean stop
+// The store's cluster-wide PostgreSQL parameters into pgpilot.conf, reload.
+struct SetParameters { std::vector<std::pair<std::string, std::string>> parameters; };
 struct KeepDataDirAside { std::string why; };               // rename, never delete
 
 using Action = std::variant<ClaimInitialize, CompleteInitialize, AbandonInitialize, AcquireLease,
                             RenewLease, ReleaseLease, AppendHistory, WriteSync, ClearSwitchover,
                             Bootstrap, Clone, Rewind, Start, Stop, Promote, Follow, EnsureSlots,
-                            SetSyncStandbys, Checkpoint, KeepDataDirAside>;
+                            SetSyncStandbys, Checkpoint, SetParameters, KeepDataDirAside>;
 
 // "acquire_lease", "start(replica of pg-0)": for the decision log line.
 std::string DescribeAction(const Action& action);

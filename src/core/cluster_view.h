@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/sync_mode.h"
 #include "core/types.h"
 
 namespace pgpilot {
@@ -44,6 +46,8 @@ inline bool HeldBy(const std::optional<LeaderRecord>& record, const std::string&
 struct MemberTags {
   bool nofailover = false;  // never promoted
   bool nosync = false;      // never chosen as a synchronous standby
+  bool noloadbalance = false;  // /replica answers 503: load balancers leave it out
+  bool clonefrom = false;   // new members clone from it (a replica) rather than from the leader
   friend bool operator==(const MemberTags&, const MemberTags&) = default;
 };
 
@@ -63,6 +67,7 @@ struct MemberStatus {
   std::string upstream;    // replica: the member it streams from
   uint64_t term = 0;       // the leader term this member last acted under
   MemberTags tags;
+  bool pending_restart = false;  // a changed PostgreSQL parameter waits for a restart
   std::string version;     // pgpilot version
   int64_t agent_pid = 0;
   int64_t postgres_pid = 0;
@@ -98,14 +103,30 @@ struct SyncRecord {
 };
 
 // The `switchover` key: a planned handover of the leader lease, requested by an operator
-// (`pgpilot ctl switchover`) and carried out by the leader `from` once `not_before` has passed.
+// (`pgpilot ctl switchover`) and carried out by the leader `from` once `not_before` has passed;
+// or, with `from` empty, an operator's failover (`ctl failover`): no leader is left, and `to`
+// is the member to promote.
 struct SwitchoverRecord {
-  std::string from;      // the leader the request was made to
+  std::string from;      // the leader the request was made to; empty for a failover
   std::string to;        // the member that takes over
   WallTime not_before;   // 0: at once
   WallTime requested;
+  bool force = false;    // failover: even a lagging member, or one outside the sync set
 
   friend bool operator==(const SwitchoverRecord&, const SwitchoverRecord&) = default;
+};
+
+// The `config` key: cluster-wide settings changed at run time (`ctl edit-config`, `ctl pause`).
+// Each one set here overrides the agents' own config file; unset ones leave it in force.
+struct DynamicConfig {
+  bool pause = false;  // maintenance: agents report but neither fail over, start nor stop
+  std::optional<uint64_t> maximum_lag_on_failover;
+  std::optional<SyncMode> synchronous_mode;
+  std::optional<int> synchronous_node_count;
+  std::vector<std::pair<std::string, std::string>> parameters;  // PostgreSQL, by name (sorted)
+  uint64_t revision = 0;  // store version; opaque except for equality
+
+  friend bool operator==(const DynamicConfig&, const DynamicConfig&) = default;
 };
 
 struct ClusterView {
@@ -115,6 +136,7 @@ struct ClusterView {
   std::vector<HistoryEntry> history;  // oldest first
   std::optional<SyncRecord> sync;
   std::optional<SwitchoverRecord> switchover;
+  std::optional<DynamicConfig> config;
 
   const MemberStatus* FindMember(const std::string& name) const;
 };

@@ -27,13 +27,14 @@ std::optional<MemberEndpoint> EndpointOf(const ClusterView& view, const std::str
 
 std::string HostPort(const MemberEndpoint& ep) { return ep.host + ":" + std::to_string(ep.port); }
 
-// The history entry a promotion records before it happens. The switch point is what we have
-// replayed: PostgreSQL ends recovery at or after it, so the record errs towards calling other
-// members diverged (a rewind that finds nothing to do), never towards missing a divergence.
+// The history entry a promotion records before it happens. The switch point is normally what
+// we have replayed: PostgreSQL ends recovery at or after it, so the record errs towards calling
+// other members diverged (a rewind that finds nothing to do), never towards missing a
+// divergence. (A switchover's handover passes what we received; see Elect.)
 HistoryEntry Reservation(const Observation& o, Timeline next, const std::string& previous_leader,
-                         const std::string& reason) {
+                         const std::string& reason, Lsn switch_lsn) {
   const ClusterView& v = *o.view;
-  return HistoryEntry{next, o.local.replayed, o.local.timeline, previous_leader,
+  return HistoryEntry{next, switch_lsn, o.local.timeline, previous_leader,
                       o.settings.member_name, v.leader ? v.leader->term + 1 : 0, o.wall_now, reason};
 }
 
@@ -84,7 +85,8 @@ std::optional<std::string> ContinuesCleanly(const ClusterView& v, const LocalSta
   }
   if (newest == nullptr || newest->timeline <= local.timeline) return std::nullopt;
   Fork fork = ForkBetween(v.history, newest->timeline, local.timeline);
-  if (fork.kind != Fork::kAt || local.wal_position > fork.lsn) return std::nullopt;
+  // wal_position is where our shutdown checkpoint record starts: the fork must lie past it.
+  if (fork.kind != Fork::kAt || local.wal_position >= fork.lsn) return std::nullopt;
   return "we stopped cleanly at " + local.wal_position.ToString() + " and timeline " +
          std::to_string(newest->timeline) + " of " + leader.holder + " continues from " +
          fork.lsn.ToString();
@@ -124,10 +126,10 @@ class Builder {
 };
 
 // Synchronous mode, before a promotion: the `sync` record names us as its leader, with no
-// standbys yet (kept as it is when it already names us: its members have all our commits).
+// standbys yet (what PostgreSQL on the new primary waits for is not known yet).
 void AddTakeSyncSet(const Observation& o, Builder& b) {
   const std::optional<SyncRecord>& sync = o.view->sync;
-  if (sync && sync->leader == o.settings.member_name) return;
+  if (sync && sync->leader == o.settings.member_name && sync->members.empty()) return;
   b.Add(WriteSyncOver(sync, SyncRecord{o.settings.member_name, {}, 0}));
 }
 
@@ -311,24 +313,41 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
                 FormatSeconds(leader.unchanged_for) + ")";
 
   // A planned switchover hands a released lease to one member; the others wait for it.
+  // A handover is waited for during one ttl; then the lease is open to the usual election.
   const SwitchoverRecord* handover = HandoverInProgress(v);
+  if (handover != nullptr && leader.unchanged_for >= o.settings.ttl) handover = nullptr;
   if (handover != nullptr && handover->to != me) {
     return b.Done(NodeState::kReplica, lease_text + "; a switchover hands it to " + handover->to);
   }
+  // An operator's failover names the member to promote; the others wait for it while it
+  // publishes itself as a replica, for two ttls (a target that cannot does not block forever).
+  const SwitchoverRecord* manual = FailoverRequest(v);
+  if (manual != nullptr && manual->to != me) {
+    const MemberStatus* target = v.FindMember(manual->to);
+    bool fresh = o.wall_now.unix_ms - manual->requested.unix_ms < 2 * o.settings.ttl.count();
+    if (target == nullptr || target->role != "replica" || !fresh) manual = nullptr;
+  }
+  if (manual != nullptr && manual->to != me) {
+    return b.Done(NodeState::kReplica, lease_text + "; an operator's failover names " + manual->to);
+  }
+  const bool forced = manual != nullptr && manual->force;
   const bool sync_mode = o.settings.synchronous_mode != SyncMode::kOff;
-  if (sync_mode) {
+  if (sync_mode && !forced) {
     if (auto outside = OutsideSyncSet(v.sync, me)) {
       return b.Done(NodeState::kReplica, lease_text + "; we may not take over: " + *outside);
     }
   }
   Candidate self{me, true, true, o.settings.tags.nofailover, local.timeline, local.wal_position, ""};
-  if (auto why = Ineligibility(self, v.leader, o.settings.maximum_lag_on_failover)) {
+  uint64_t max_lag = forced ? UINT64_MAX : o.settings.maximum_lag_on_failover;
+  if (auto why = Ineligibility(self, v.leader, max_lag)) {
     return b.Done(NodeState::kReplica, lease_text + "; we may not take over: " + *why);
   }
   std::string why_us;
   if (handover != nullptr) {
     // Nobody can be ahead of the position the leader released the lease at, and we have it.
     why_us = "the switchover names us: taking the lease at once";
+  } else if (manual != nullptr) {
+    why_us = std::string("an operator's failover names us") + (forced ? " (forced)" : "");
   } else {
     if (!o.peers_collected) {
       b.NeedPeers();
@@ -347,7 +366,10 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
   }
   AgentMemory& m = b.memory();
   m.previous_leader = v.leader ? v.leader->holder : "";
-  m.promotion_reason = lease_text;
+  m.promotion_reason = handover != nullptr ? "switchover from " + handover->from + " to " + me
+                       : manual != nullptr ? "failover to " + me + " by an operator" +
+                                                 (forced ? " (forced)" : "") + "; " + lease_text
+                                           : lease_text;
   // The new timeline is recorded before PostgreSQL switches to it, so no later promotion can
   // pick its number again, even if we stop right after promoting.
   Timeline next = NextTimeline(v, local);
@@ -355,7 +377,11 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
   // In synchronous mode the set is ours (and empty) before we accept a write, so nobody can be
   // promoted past a commit we acknowledge before a standby caught up.
   if (sync_mode) AddTakeSyncSet(o, b);
-  b.Add(AppendHistory{Reservation(o, next, m.previous_leader, lease_text)});
+  // After a clean stop the leader's WAL sender waited until we had flushed every record up to
+  // its shutdown checkpoint: in a handover, what we received ends at a record boundary and
+  // PostgreSQL's recovery ends there (or later), so the old leader can see it stopped before.
+  Lsn switch_lsn = handover != nullptr ? std::max(local.replayed, local.wal_position) : local.replayed;
+  b.Add(AppendHistory{Reservation(o, next, m.previous_leader, m.promotion_reason, switch_lsn)});
   b.Add(Promote{next});
   return b.Done(NodeState::kPromoting, lease_text + "; " + why_us);
 }
@@ -370,7 +396,9 @@ Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leade
   if (rec && rec->holder == me && !rec->released) {
     // We took the lease (or held it before a restart of the agent) and are still in recovery.
     // Promote onto the timeline we reserved before, or reserve one now.
-    if (o.settings.synchronous_mode != SyncMode::kOff) {
+    const SwitchoverRecord* manual = FailoverRequest(v);
+    bool forced = manual != nullptr && manual->to == me && manual->force;
+    if (o.settings.synchronous_mode != SyncMode::kOff && !forced) {
       if (auto outside = OutsideSyncSet(v.sync, me)) {
         return b.Done(NodeState::kReplica, "we hold the leader lease but " + *outside +
                                                ": not promoting, letting the lease expire");
@@ -383,7 +411,8 @@ Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leade
       b.Add(Promote{own->timeline});
     } else {
       Timeline next = NextTimeline(v, local);
-      b.Add(AppendHistory{Reservation(o, next, m.previous_leader, "the lease names us: promoting")});
+      b.Add(AppendHistory{Reservation(o, next, m.previous_leader, "the lease names us: promoting",
+                                      local.replayed)});
       b.Add(Promote{next});
     }
     return b.Done(NodeState::kPromoting,
@@ -475,7 +504,18 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
                     "leader " + rec->holder + " has not published its address yet");
     }
     if (backing_off) return b.Done(NodeState::kWaiting, failure + retry_text);
-    b.Add(Clone{*ep});
+    // A replica tagged clonefrom spares the leader the base backup.
+    for (const MemberStatus& member : v.members) {
+      auto source = EndpointOf(v, member.name);
+      if (member.tags.clonefrom && member.name != me && member.role == "replica" && member.streaming &&
+          member.upstream == rec->holder && source) {
+        b.Add(Clone{*source, false});
+        return b.Done(NodeState::kCloning,
+                      "our data directory is empty and the cluster exists: cloning from " + member.name +
+                          " (tagged clonefrom; an initialized cluster is never initdb'd again)");
+      }
+    }
+    b.Add(Clone{*ep, true});
     return b.Done(NodeState::kCloning,
                   "our data directory is empty and the cluster exists: cloning from leader " +
                       rec->holder + " (an initialized cluster is never initdb'd again)");
@@ -528,9 +568,11 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
       // pg_control still says "primary" after a rewind that found nothing to undo, so a rewind
       // that succeeded against this leader is not repeated: we start as its replica.
       if ((local.was_primary || m.needs_rewind) && m.rewound_term != rec->term) {
-        if (!m.needs_rewind) {
+        // Tried once per leader term: should PostgreSQL refuse to follow after all, we rewind.
+        if (!m.needs_rewind && m.clean_follow_term != rec->term) {
           if (auto continued = ContinuesCleanly(v, local, *rec)) {
             m.handover_since = MonoTime{};
+            m.clean_follow_term = rec->term;
             b.Add(Start{StartRole::kReplica, *ep});
             return b.Done(NodeState::kStarting, *continued + ": starting as a replica of " +
                                                     rec->holder + " without pg_rewind");
@@ -575,8 +617,10 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
       if (request.from != me) {
         // Done (it names us) or stale (made to a leader that is gone): not ours to carry out.
         b.Add(ClearSwitchover{});
-        switchover_note = request.to == me ? "; the switchover from " + request.from + " is done"
-                                           : "; dropping a switchover request made to " + request.from;
+        switchover_note = request.to == me
+                              ? (request.from.empty() ? std::string("; the operator's failover is done")
+                                                      : "; the switchover from " + request.from + " is done")
+                              : "; dropping a request for " + request.to + " that no longer applies";
       } else if (o.wall_now >= request.not_before) {
         if (auto why = WhySwitchoverRefused(request, v, local, o.settings.synchronous_mode)) {
           b.Add(ClearSwitchover{});
@@ -585,6 +629,7 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
                                                  request.to + " refused: " + *why + " (request dropped)");
         }
         b.Add(Checkpoint{});
+        b.Add(RenewLease{m.lease->term});  // the checkpoint may have taken a while
         b.Add(Stop{StopMode::kFast});
         b.Add(ReleaseLease{m.lease->term});
         m.handover_since = o.now;
@@ -610,10 +655,75 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
 
 }  // namespace
 
-Decision Decide(const Observation& o) {
+HaSettings WithDynamicConfig(HaSettings settings, const std::optional<DynamicConfig>& config) {
+  if (!config) return settings;
+  settings.paused = config->pause;
+  if (config->maximum_lag_on_failover) settings.maximum_lag_on_failover = *config->maximum_lag_on_failover;
+  if (config->synchronous_mode) settings.synchronous_mode = *config->synchronous_mode;
+  if (config->synchronous_node_count) settings.synchronous_node_count = *config->synchronous_node_count;
+  return settings;
+}
+
+namespace {
+
+// A running instance whose pgpilot.conf lacks the store's cluster-wide parameters gets them (a
+// reload), unless the decision stops it anyway.
+Decision WithClusterParameters(const Observation& o, Decision d) {
+  if (!o.view.ok() || !o.local.running || !o.local.accepting) return d;
+  auto wanted = o.view->config ? o.view->config->parameters
+                               : std::vector<std::pair<std::string, std::string>>{};
+  if (wanted == o.local.cluster_parameters) return d;
+  bool stops = std::any_of(d.actions.begin(), d.actions.end(),
+                           [](const Action& a) { return std::holds_alternative<Stop>(a); });
+  if (!stops) d.actions.push_back(SetParameters{std::move(wanted)});
+  return d;
+}
+
+// Maintenance mode: the fence and the lease renewal go on, nothing else is done.
+Decision Paused(const Observation& o, Builder& b) {
+  const LocalState& local = o.local;
+  AgentMemory& m = b.memory();
+  if (m.lease && o.view.ok()) b.Add(RenewLease{m.lease->term});
+  std::string sync_note;
+  if (m.lease && o.view.ok() && local.is_running_primary()) {
+    // A synchronous standby that fails must still leave the set, or every commit waits for it.
+    SyncPlan sync = PlanSyncStandbys(o.settings.synchronous_mode, o.settings.synchronous_node_count,
+                                     o.settings.member_name, *o.view, local, m.sync_join, o.now);
+    for (Action& action : sync.actions) b.Add(std::move(action));
+    m.sync_join = sync.join;
+    if (!sync.summary.empty()) sync_note = "; " + sync.summary;
+  }
+  NodeState state = local.is_running_primary() ? NodeState::kPrimary
+                    : local.is_running_replica() ? NodeState::kReplica
+                    : local.running ? o.memory.state
+                    : local.data_dir == DataDirKind::kValid ? NodeState::kStopped
+                                                            : NodeState::kWaiting;
+  std::string what = local.is_running_primary() ? "PostgreSQL runs as the primary"
+                     : local.is_running_replica() ? "PostgreSQL runs as a replica"
+                     : local.running ? "PostgreSQL runs but does not answer"
+                                     : "PostgreSQL is down and stays down";
+  return b.Done(state, "paused (maintenance): no failover, start, stop, rewind or clone until "
+                       "`ctl resume`; " + what +
+                           (m.lease ? "; we keep the leader lease" : std::string()) + sync_note);
+}
+
+}  // namespace
+
+Decision Decide(const Observation& observed) {
+  // The cluster-wide settings of the store (or, while it is unreachable, as last seen).
+  std::optional<DynamicConfig> config =
+      observed.view.ok() ? observed.view->config : observed.memory.config;
+  Observation adjusted;
+  bool dynamic = config.has_value();
+  if (dynamic) {
+    adjusted = observed;
+    adjusted.settings = WithDynamicConfig(observed.settings, config);
+  }
+  const Observation& o = dynamic ? adjusted : observed;
   Builder b(o);
   AgentMemory& m = b.memory();
   const LocalState& local = o.local;
+  m.config = config;
 
   if (o.view.ok()) m.leader = TrackLeader(m.leader, o.view->leader, o.now);
 
@@ -648,8 +758,9 @@ Decision Decide(const Observation& o) {
                   std::string(TaskKindName(local.task.kind)) + " in progress" +
                       (o.view.ok() ? std::string() : "; store unreachable"));
   }
+  if (o.settings.paused) return WithClusterParameters(o, Paused(o, b));
   if (!o.view.ok()) return WhileStoreUnavailable(o, b);
-  return WithView(o, b, finished);
+  return WithClusterParameters(o, WithView(o, b, finished));
 }
 
 OwnLease LeaseGranted(const LeaseOutcome& granted) {

@@ -27,7 +27,11 @@ struct HaSettings {
   MemberTags tags;
   SyncMode synchronous_mode = SyncMode::kOff;
   int synchronous_node_count = 1;  // standbys every commit waits for, when available
+  bool paused = false;             // maintenance (only ever set by the store's config)
 };
+
+// The agent's own settings with the cluster-wide ones of the store's `config` key over them.
+HaSettings WithDynamicConfig(HaSettings settings, const std::optional<DynamicConfig>& config);
 
 // What the agent carries from one tick to the next. Decide returns the next value; nothing else
 // changes it except the lease outcome the executor reports (ApplyLeaseOutcome).
@@ -46,6 +50,9 @@ struct AgentMemory {
   std::string promotion_reason;
   SyncJoin sync_join;                  // primary, synchronous mode: the standby being added
   MonoTime handover_since;             // when we stopped to hand the lease over (switchover)
+  uint64_t clean_follow_term = 0;      // the leader term we last followed without pg_rewind
+  std::optional<DynamicConfig> config; // the store's `config` key as last read (kept while the
+                                       // store is unreachable)
 
   friend bool operator==(const AgentMemory&, const AgentMemory&) = default;
 };

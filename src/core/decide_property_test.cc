@@ -79,6 +79,7 @@ std::string Fingerprint(const Action& action) {
           [](const ReleaseLease& a) { return "release(" + std::to_string(a.term) + ")"; },
           [](const ClearSwitchover&) { return std::string("clear_switchover"); },
           [](const Checkpoint&) { return std::string("checkpoint"); },
+          [](const SetParameters& a) { return "parameters(" + std::to_string(a.parameters.size()) + ")"; },
           [](const WriteSync& a) {
             std::string out = "sync(" + a.record.leader + ":";
             for (const auto& m : a.record.members) out += m + ",";
@@ -766,6 +767,7 @@ class World {
             [&](const SetSyncStandbys&) { return true; },
             [&](const ClearSwitchover&) { return store_up_; },
             [&](const Checkpoint&) { return true; },
+            [&](const SetParameters&) { return true; },
             [&](const ReleaseLease& a) {
               if (!store_up_) return false;
               bool ours = leader_ && leader_->holder == me_ && leader_->term == a.term && !leader_->released;

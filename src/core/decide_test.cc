@@ -278,6 +278,13 @@ std::string Summary(const Action& action) {
           [](const ReleaseLease& a) { return "release_lease(term " + std::to_string(a.term) + ")"; },
           [](const ClearSwitchover&) { return std::string("clear_switchover"); },
           [](const Checkpoint&) { return std::string("checkpoint"); },
+          [](const SetParameters& a) {
+            std::string out = "set_parameters(";
+            for (size_t i = 0; i < a.parameters.size(); ++i) {
+              out += (i ? "," : "") + a.parameters[i].first + "=" + a.parameters[i].second;
+            }
+            return out + ")";
+          },
           [](const WriteSync& a) {
             std::string out = "write_sync(" + a.record.leader + ":";
             for (size_t i = 0; i < a.record.members.size(); ++i) out += (i ? "," : "") + a.record.members[i];
@@ -1169,7 +1176,7 @@ TEST(DecideSwitchover, TheLeaderCheckpointsStopsCleanlyAndReleasesTheLease) {
   Decision d = Decide(leader({{"pg-1", true, Lsn{0x5000000}}}));
   EXPECT_EQ(d.next, N::kStopped) << d.reason;
   EXPECT_EQ(Summaries(d.actions), (V{"renew_lease(term 2)", "ensure_slots(pg-1,pg-2)", "checkpoint",
-                                     "stop(fast)", "release_lease(term 2)"}));
+                                     "renew_lease(term 2)", "stop(fast)", "release_lease(term 2)"}));
   EXPECT_EQ(d.memory.handover_since, kNow);
 
   Decision refused = Decide(leader({{"pg-2", true, Lsn{0x5000000}}}));
@@ -1251,6 +1258,128 @@ TEST(DecideSwitchover, TheNewLeaderClearsTheRequest) {
   EXPECT_EQ(d.next, N::kPrimary);
   EXPECT_EQ(Summaries(d.actions), (V{"renew_lease(term 3)", "ensure_slots(pg-0,pg-2)", "clear_switchover"}));
   EXPECT_THAT(d.reason, HasSubstr("the switchover from pg-0 is done"));
+}
+
+}  // namespace
+}  // namespace pgpilot
+
+namespace pgpilot {
+namespace {
+
+// ---- cluster-wide settings and maintenance ------------------------------------------------
+
+TEST(DecideDynamicConfig, TheStoresSettingsOverrideTheAgentsAndSurviveAnOutage) {
+  DynamicConfig config;
+  config.synchronous_mode = SyncMode::kOn;
+  config.maximum_lag_on_failover = 1;
+  HaSettings mine;
+  mine.maximum_lag_on_failover = 1 << 20;
+  HaSettings effective = WithDynamicConfig(mine, config);
+  EXPECT_EQ(effective.synchronous_mode, SyncMode::kOn);
+  EXPECT_EQ(effective.maximum_lag_on_failover, 1u);
+  EXPECT_EQ(effective.synchronous_node_count, 1) << "unset: the agent's own";
+  EXPECT_EQ(WithDynamicConfig(mine, std::nullopt).maximum_lag_on_failover, 1u << 20);
+
+  // pg-2 is 0x1000 behind: eligible by its own 1 MiB, not by the store's 1 byte.
+  LeaderRecord gone = Lease("pg-0", 2, 7);
+  Decision d = Decide(Obs("pg-2", N::kReplica).Replica(1, 0x4FFF000, "pg-0").Leader(gone, kTtl)
+                          .View([&](ClusterView& v) { v.config = config; }));
+  EXPECT_EQ(d.next, N::kReplica);
+  EXPECT_THAT(d.reason, HasSubstr("we may not take over"));
+  EXPECT_EQ(d.memory.config, config) << "remembered for when the store is unreachable";
+}
+
+TEST(DecideDynamicConfig, PausedMembersKeepTheLeaseButNeitherFailOverNorStartAnything) {
+  DynamicConfig paused;
+  paused.pause = true;
+  auto with_pause = [&](ClusterView& v) { v.config = paused; };
+  // The leader renews; nothing else.
+  Decision leader = Decide(Obs("pg-0", N::kPrimary).Primary(1, 0x5000000).Leader(Lease("pg-0", 2, 7))
+                               .OwnLease(2, 7, Duration(1000)).View(with_pause));
+  EXPECT_EQ(Summaries(leader.actions), V{"renew_lease(term 2)"});
+  EXPECT_THAT(leader.reason, HasSubstr("paused (maintenance)"));
+  // A replica seeing an expired lease does not stand.
+  Decision replica = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0")
+                                .Leader(Lease("pg-0", 2, 7), kTtl).View(with_pause));
+  EXPECT_TRUE(replica.actions.empty());
+  EXPECT_FALSE(replica.needs_peer_positions);
+  // A stopped member is not started.
+  Decision stopped = Decide(Obs("pg-2", N::kStopped).Stopped().Leader(Lease("pg-0", 2, 7)).View(with_pause));
+  EXPECT_TRUE(stopped.actions.empty());
+  EXPECT_EQ(stopped.next, N::kStopped);
+  // The fence still stops a primary that cannot prove its lease.
+  Decision fenced = Decide(Obs("pg-0", N::kPrimary).Primary(1, 0x5000000).Leader(Lease("pg-0", 2, 7))
+                               .OwnLease(2, 7, kTtl).View(with_pause));
+  EXPECT_EQ(Summaries(fenced.actions), V{"stop(immediate)"});
+  // While the store is unreachable the last seen pause holds.
+  Decision outage = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").StoreDown()
+                               .Memory([&](AgentMemory& m) { m.config = paused; }));
+  EXPECT_THAT(outage.reason, HasSubstr("paused"));
+}
+
+}  // namespace
+}  // namespace pgpilot
+
+namespace pgpilot {
+namespace {
+
+TEST(DecideTags, AnEmptyMemberClonesFromAReplicaTaggedClonefromElseFromTheLeader) {
+  auto empty = [] {
+    return Obs("pg-2", N::kWaiting).DataDir(DataDirKind::kEmpty).Leader(Lease("pg-0", 2, 7));
+  };
+  Decision leader = Decide(empty());
+  EXPECT_EQ(Summaries(leader.actions), V{"clone(" + Ep("pg-0") + ")"});
+  ASSERT_TRUE(std::get<Clone>(leader.actions[0]).from_leader);
+
+  Decision replica = Decide(Obs(empty()).View([](ClusterView& v) {
+    MemberStatus& pg1 = v.members[1];
+    pg1.tags.clonefrom = true;
+    pg1.streaming = true;
+    pg1.upstream = "pg-0";
+  }));
+  EXPECT_EQ(Summaries(replica.actions), V{"clone(" + Ep("pg-1") + ")"});
+  EXPECT_FALSE(std::get<Clone>(replica.actions[0]).from_leader) << "no slot left on a replica";
+  EXPECT_THAT(replica.reason, HasSubstr("tagged clonefrom"));
+
+  // A clonefrom member that does not stream from the leader is not used.
+  Decision stale = Decide(Obs(empty()).View([](ClusterView& v) { v.members[1].tags.clonefrom = true; }));
+  EXPECT_EQ(Summaries(stale.actions), V{"clone(" + Ep("pg-0") + ")"});
+}
+
+}  // namespace
+}  // namespace pgpilot
+
+namespace pgpilot {
+namespace {
+
+TEST(DecideFailover, TheMemberAnOperatorNamesIsPromotedAndTheOthersWait) {
+  LeaderRecord gone = Lease("pg-0", 2, 7);
+  auto seen_by = [&](const std::string& me, uint64_t lsn, bool force) {
+    return Obs(me, N::kReplica).Synchronous().Replica(1, lsn, "pg-0").Leader(gone, kTtl)
+        .Sync("pg-0", {"pg-1"}, 4)
+        .View([force](ClusterView& v) {
+          v.switchover = SwitchoverRecord{"", "pg-2", {}, WallTime{1'700'000'000'000}, force};
+        });
+  };
+  // pg-2 is outside the sync set and 16 MiB behind: only a forced request promotes it.
+  Decision refused = Decide(seen_by("pg-2", 0x4000000, false));
+  EXPECT_EQ(refused.next, N::kReplica);
+  EXPECT_THAT(refused.reason, HasSubstr("could lose acknowledged commits"));
+  Decision forced = Decide(seen_by("pg-2", 0x4000000, true));
+  EXPECT_EQ(forced.next, N::kPromoting) << forced.reason;
+  EXPECT_FALSE(forced.needs_peer_positions);
+  EXPECT_EQ(Summaries(forced.actions),
+            (V{"acquire_lease(rev 7)", "write_sync(pg-2:, rev 4)", "append_history(tl 2)", "promote(tl 2)"}));
+  EXPECT_THAT(forced.reason, HasSubstr("an operator's failover names us (forced)"));
+  // pg-1, the better candidate, waits for the named member.
+  Decision other = Decide(seen_by("pg-1", 0x5000000, true));
+  EXPECT_TRUE(other.actions.empty());
+  EXPECT_THAT(other.reason, HasSubstr("an operator's failover names pg-2"));
+  // Two ttls later (the target could not), the request no longer holds the others back.
+  Decision later = Decide(Obs(seen_by("pg-1", 0x5000000, true)).View([](ClusterView& v) {
+    v.switchover->requested = WallTime{1'700'000'000'000 - 2 * kTtl.count()};
+  }));
+  EXPECT_TRUE(later.needs_peer_positions) << later.reason;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/types.h"
@@ -60,6 +61,10 @@ struct LocalState {
   bool streaming = false;       // WAL receiver status is "streaming"
   std::string upstream;         // "host:port" from the effective primary_conninfo, "" if none
   Lsn timeline_switch_lsn;      // where the previous timeline ended (from the .history file)
+  // The store's cluster-wide PostgreSQL parameters as pgpilot.conf holds them, and whether a
+  // changed parameter waits for a restart (pg_settings.pending_restart).
+  std::vector<std::pair<std::string, std::string>> cluster_parameters;
+  bool pending_restart = false;
   // Primary only: the synchronous_standby_names in effect and the connected standbys.
   std::string synchronous_standby_names;
   std::vector<StandbyProgress> standbys;

@@ -40,6 +40,9 @@ Result<std::string> ChooseSwitchoverTarget(const ClusterView& view, const std::s
                               "a cluster without a primary needs a failover, not a switchover");
   }
   const LeaderRecord& leader = *view.leader;
+  if (view.config && view.config->pause) {
+    return FailedPrecondition("the cluster is paused (maintenance)", "`ctl resume` first");
+  }
   if (view.switchover) {
     return FailedPrecondition("a switchover from " + view.switchover->from + " to " +
                                   view.switchover->to + " is already pending",
@@ -87,9 +90,45 @@ std::optional<std::string> WhySwitchoverRefused(const SwitchoverRecord& request,
   return std::nullopt;
 }
 
+const SwitchoverRecord* FailoverRequest(const ClusterView& view) {
+  if (!view.switchover || !view.switchover->from.empty()) return nullptr;
+  return &*view.switchover;
+}
+
+Status CheckFailoverTarget(const ClusterView& view, const std::string& to, bool force) {
+  if (view.leader && !view.leader->released) {
+    const MemberStatus* leader = view.FindMember(view.leader->holder);
+    if (leader != nullptr && leader->role == "primary") {
+      return FailedPrecondition("the cluster has a primary, " + view.leader->holder,
+                                "a healthy cluster hands over with `ctl switchover`");
+    }
+  }
+  if (view.switchover) {
+    return FailedPrecondition("a request for " + view.switchover->to + " is already pending",
+                              "wait for it, or for the member to take over");
+  }
+  const MemberStatus* member = view.FindMember(to);
+  if (member == nullptr) {
+    return InvalidArgument("no member named " + to + " is publishing its status",
+                           "see `pgpilot ctl list` for the members");
+  }
+  if (member->role != "replica") {
+    return FailedPrecondition("cannot fail over to " + to + ": it is not a running replica (role " +
+                              member->role + ")");
+  }
+  if (member->tags.nofailover) return FailedPrecondition("cannot fail over to " + to + ": it is tagged nofailover");
+  if (!force) {
+    if (auto outside = OutsideSyncSet(view.sync, to)) {
+      return FailedPrecondition("cannot fail over to " + to + ": " + *outside,
+                                "--force promotes it anyway, losing what only the others had");
+    }
+  }
+  return Status::Ok();
+}
+
 const SwitchoverRecord* HandoverInProgress(const ClusterView& view) {
   if (!view.switchover || !view.leader || !view.leader->released) return nullptr;
-  if (view.leader->holder != view.switchover->from) return nullptr;
+  if (view.switchover->from.empty() || view.leader->holder != view.switchover->from) return nullptr;
   return &*view.switchover;
 }
 

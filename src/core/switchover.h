@@ -36,4 +36,11 @@ std::optional<std::string> WhySwitchoverRefused(const SwitchoverRecord& request,
 // Null when there is none (then a released lease is open to the usual election).
 const SwitchoverRecord* HandoverInProgress(const ClusterView& view);
 
+// An operator's failover request (`from` empty), or null.
+const SwitchoverRecord* FailoverRequest(const ClusterView& view);
+
+// What ctl checks before it requests a failover to `to`: no healthy leader is left, and `to`
+// is a running replica, not tagged nofailover and (unless `force`) inside the sync set.
+Status CheckFailoverTarget(const ClusterView& view, const std::string& to, bool force);
+
 }  // namespace pgpilot

@@ -112,3 +112,26 @@ TEST(ParseWallTime, ReadsUtcTimesOnly) {
 
 }  // namespace
 }  // namespace pgpilot
+
+namespace pgpilot {
+namespace {
+
+TEST(CheckFailoverTarget, OnlyWithoutAHealthyPrimaryAndInsideTheSyncSetUnlessForced) {
+  ClusterView v = Cluster();
+  Status healthy = CheckFailoverTarget(v, "pg-1", false);
+  ASSERT_FALSE(healthy.ok());
+  EXPECT_THAT(healthy.error().hint, HasSubstr("switchover"));
+  v.members[0].role = "stopped";  // the primary's PostgreSQL is down
+  EXPECT_TRUE(CheckFailoverTarget(v, "pg-1", false).ok());
+  EXPECT_FALSE(CheckFailoverTarget(v, "pg-9", false).ok());
+  v.sync = SyncRecord{"pg-0", {"pg-2"}, 4};
+  Status outside = CheckFailoverTarget(v, "pg-1", false);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_THAT(outside.error().message, HasSubstr("synchronous set"));
+  EXPECT_TRUE(CheckFailoverTarget(v, "pg-1", true).ok());
+  v.members[1].tags.nofailover = true;
+  EXPECT_FALSE(CheckFailoverTarget(v, "pg-1", true).ok());
+}
+
+}  // namespace
+}  // namespace pgpilot

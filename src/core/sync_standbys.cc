@@ -42,22 +42,6 @@ bool Take(std::string_view& text, std::string_view word) {
 
 }  // namespace
 
-const char* SyncModeName(SyncMode mode) {
-  switch (mode) {
-    case SyncMode::kOff: return "off";
-    case SyncMode::kOn: return "on";
-    case SyncMode::kStrict: return "strict";
-  }
-  return "off";
-}
-
-std::optional<SyncMode> ParseSyncMode(std::string_view text) {
-  for (SyncMode mode : {SyncMode::kOff, SyncMode::kOn, SyncMode::kStrict}) {
-    if (text == SyncModeName(mode)) return mode;
-  }
-  return std::nullopt;
-}
-
 std::string SynchronousStandbyNames(const std::vector<std::string>& names) {
   if (names.empty()) return "";
   std::string out = "ANY " + std::to_string(names.size()) + " (";
@@ -101,7 +85,9 @@ WriteSync WriteSyncOver(const std::optional<SyncRecord>& current, SyncRecord nex
 
 std::optional<std::string> OutsideSyncSet(const std::optional<SyncRecord>& sync,
                                           const std::string& member) {
-  if (!sync || sync->leader == member || Contains(sync->members, member)) return std::nullopt;
+  if (!sync || sync->leader.empty() || sync->leader == member || Contains(sync->members, member)) {
+    return std::nullopt;
+  }
   return "the synchronous set of " + sync->leader + " is [" + Joined(sync->members) +
          "]: promoting " + member + " could lose acknowledged commits";
 }
@@ -112,10 +98,13 @@ SyncPlan PlanSyncStandbys(SyncMode mode, int count, const std::string& me, const
   std::optional<std::vector<std::string>> waiting =
       ParseSynchronousStandbyNames(local.synchronous_standby_names);
   if (mode == SyncMode::kOff) {
-    if (!waiting || !waiting->empty()) {
-      plan.actions.push_back(SetSyncStandbys{{}});
-      plan.summary = "synchronous mode is off: PostgreSQL stops waiting for standbys";
+    // The record promises nothing any more (a leader-less record restricts nobody), before
+    // PostgreSQL stops waiting: a later switch back on starts from an empty set.
+    if (view.sync && !view.sync->leader.empty()) {
+      plan.actions.push_back(WriteSyncOver(view.sync, SyncRecord{"", {}, 0}));
     }
+    if (!waiting || !waiting->empty()) plan.actions.push_back(SetSyncStandbys{{}});
+    if (!plan.actions.empty()) plan.summary = "synchronous mode is off: PostgreSQL stops waiting for standbys";
     return plan;
   }
   const std::optional<SyncRecord>& record = view.sync;
@@ -127,11 +116,28 @@ SyncPlan PlanSyncStandbys(SyncMode mode, int count, const std::string& me, const
   }
   const std::vector<std::string>& members = record->members;
 
+  // A member PostgreSQL does not wait for (its setting was lost or overridden) may lack
+  // acknowledged commits: it leaves the record before anything else.
+  std::vector<std::string> unwaited;
+  for (const std::string& name : members) {
+    if (!waiting || !Contains(*waiting, name)) unwaited.push_back(name);
+  }
+  if (!unwaited.empty()) {
+    std::vector<std::string> kept;
+    for (const std::string& name : members) {
+      if (!Contains(unwaited, name)) kept.push_back(name);
+    }
+    plan.actions.push_back(WriteSyncOver(record, SyncRecord{me, kept, 0}));
+    plan.summary = "dropping " + Joined(unwaited) + " from the synchronous set: PostgreSQL does not wait for it";
+    return plan;
+  }
+
   // Standbys that may carry commits: streaming from us, publishing a member entry, not nosync.
   std::vector<const StandbyProgress*> healthy;
   for (const StandbyProgress& standby : local.standbys) {
     const MemberStatus* member = view.FindMember(standby.name);
-    if (standby.streaming && standby.name != me && member != nullptr && !member->tags.nosync) {
+    if (standby.streaming && standby.name != me && member != nullptr && !member->tags.nosync &&
+        member->role == "replica") {
       healthy.push_back(&standby);
     }
   }

@@ -15,17 +15,12 @@
 #include "core/action.h"
 #include "core/cluster_view.h"
 #include "core/local_state.h"
+#include "core/sync_mode.h"
 #include "core/types.h"
 
 namespace pgpilot {
 
-enum class SyncMode {
-  kOff,     // asynchronous replication
-  kOn,      // commits wait for the synchronous standbys while there are any
-  kStrict,  // commits wait even when there is none (writes stop rather than go unprotected)
-};
-const char* SyncModeName(SyncMode mode);  // "off", "on", "strict"
-std::optional<SyncMode> ParseSyncMode(std::string_view text);
+
 
 // The name synchronous_standby_names lists in strict mode when no standby qualifies: no member
 // can have it (member names are [a-z0-9-]), so commits wait.
@@ -66,7 +61,7 @@ WriteSync WriteSyncOver(const std::optional<SyncRecord>& current, SyncRecord nex
 
 // Synchronous mode, for a member about to promote: why the `sync` record says it may lack
 // acknowledged commits, or nullopt when it has them all (it is the record's leader or member,
-// or there is no record yet).
+// or there is no record yet, or one without a leader: written when the mode was turned off).
 std::optional<std::string> OutsideSyncSet(const std::optional<SyncRecord>& sync,
                                           const std::string& member);
 

@@ -50,6 +50,7 @@ class Primary {
     for (const char* name : {"pg-0", "pg-1", "pg-2", "pg-3"}) {
       MemberStatus m;
       m.name = name;
+      m.role = m.name == "pg-0" ? "primary" : "replica";
       view.members.push_back(m);
     }
     local.wal_position = Lsn{0x5000000};
@@ -208,21 +209,42 @@ TEST(PlanSyncStandbys, ReachesTheCountOneStandbyAtATimeAndNeverLetsPostgresWaitF
   p.ExpectPostgresCoversTheRecord();
 }
 
-TEST(PlanSyncStandbys, AForeignOrStaleSettingIsReplacedByTheRecordsMembers) {
+TEST(PlanSyncStandbys, AMemberPostgresDoesNotWaitForLeavesTheRecordFirst) {
   Primary p;
   p.view.sync = SyncRecord{"pg-0", {"pg-1"}, 7};
+  // A foreign setting (an operator's, or lost): pg-1 may lack acknowledged commits.
   p.local.synchronous_standby_names = "*";
   SyncPlan plan = p.Plan();
   ASSERT_EQ(plan.actions.size(), 1u);
-  EXPECT_EQ(DescribeAction(plan.actions[0]), "set_synchronous_standbys(pg-1)");
-
-  // Off: a primary stops waiting, whatever the setting was.
-  p.mode = SyncMode::kOff;
+  EXPECT_EQ(DescribeAction(plan.actions[0]), "write_sync(pg-0: [], revision 7)");
+  EXPECT_THAT(plan.summary, HasSubstr("PostgreSQL does not wait for it"));
+  p.Apply(plan);
+  // Then the usual join: PostgreSQL's setting first.
   plan = p.Plan();
   ASSERT_EQ(plan.actions.size(), 1u);
-  EXPECT_EQ(DescribeAction(plan.actions[0]), "set_synchronous_standbys()");
-  p.local.synchronous_standby_names = "";
+  EXPECT_EQ(DescribeAction(plan.actions[0]), "set_synchronous_standbys(pg-2)");
+
+  // Extra names PostgreSQL waits for are simply relaxed.
+  Primary q;
+  q.view.sync = SyncRecord{"pg-0", {"pg-1"}, 7};
+  q.local.synchronous_standby_names = SynchronousStandbyNames({"pg-1", "pg-3"});
+  plan = q.Plan();
+  ASSERT_EQ(plan.actions.size(), 1u);
+  EXPECT_EQ(DescribeAction(plan.actions[0]), "set_synchronous_standbys(pg-1)");
+}
+
+TEST(PlanSyncStandbys, TurnedOffTheRecordPromisesNothingAndPostgresStopsWaiting) {
+  Primary p;
+  p.mode = SyncMode::kOff;
+  p.view.sync = SyncRecord{"pg-0", {"pg-1"}, 7};
+  p.local.synchronous_standby_names = SynchronousStandbyNames({"pg-1"});
+  SyncPlan plan = p.Plan();
+  ASSERT_EQ(plan.actions.size(), 2u);
+  EXPECT_EQ(DescribeAction(plan.actions[0]), "write_sync(: [], revision 7)");
+  EXPECT_EQ(DescribeAction(plan.actions[1]), "set_synchronous_standbys()");
+  p.Apply(plan);
   EXPECT_TRUE(p.Plan().actions.empty());
+  EXPECT_EQ(OutsideSyncSet(p.view.sync, "pg-3"), std::nullopt) << "a leader-less record restricts nobody";
 }
 
 }  // namespace

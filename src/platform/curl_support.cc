@@ -18,15 +18,18 @@ size_t AppendToString(char* data, size_t size, size_t count, void* out) {
   return size * count;
 }
 
+namespace {
+constexpr Duration kMinimumRequestBudget{5};
+}  // namespace
+
 Result<Duration> RequestTimeout(Duration timeout,
                                 std::optional<std::chrono::steady_clock::time_point> deadline,
                                 const std::string& request) {
   if (!deadline) return timeout;
-  // Rounded up: a request cut to the deadline ends at or after it, never a fraction of a
-  // millisecond before (the next call then knows the deadline passed instead of being sent
-  // with a 1 ms timeout).
-  auto left = std::chrono::ceil<Duration>(*deadline - std::chrono::steady_clock::now());
-  if (left <= Duration(0)) {
+  // libcurl may end a timed-out request a millisecond early; what is left then is too little
+  // for any request, and counts as the deadline passed (not a request sent with 1 ms).
+  auto left = std::chrono::duration_cast<Duration>(*deadline - std::chrono::steady_clock::now());
+  if (left < kMinimumRequestBudget) {
     return Unavailable(request + " not sent: the agent's lease deadline has passed",
                        "the store answered too slowly to prove the lease; the agent retries");
   }

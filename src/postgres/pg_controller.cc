@@ -215,7 +215,8 @@ void PgController::QueryRunningState(LocalState* s) {
       " pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,"
       " (SELECT status FROM pg_stat_wal_receiver LIMIT 1),"
       " (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1),"
-      " (SELECT timeline_id FROM pg_control_checkpoint())";
+      " (SELECT timeline_id FROM pg_control_checkpoint()),"
+      " (SELECT count(*) > 0 FROM pg_settings WHERE pending_restart)";
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!conn_ || !conn_->healthy()) {
       conn_.reset();
@@ -244,6 +245,7 @@ void PgController::QueryRunningState(LocalState* s) {
     s->connect_error.clear();
     s->in_recovery = r[0] && *r[0] == "t";
     s->system_id = r[1].value_or("");
+    s->pending_restart = r[9] && *r[9] == "t";
     if (!s->in_recovery) {
       s->wal_position = lsn(r[2]);
       s->replayed = s->wal_position;
@@ -283,6 +285,9 @@ LocalState PgController::Observe() {
   s.data_dir_detail = inspection.detail;
   if (s.data_dir != DataDirKind::kValid) return s;
   s.standby_signal = PathExists(DataPath("standby.signal"));
+  if (auto managed = ReadFile(DataPath(kManagedConfFile)); managed.ok()) {
+    s.cluster_parameters = RenderedClusterParameters(*managed);
+  }
   s.upstream = ConninfoHostPort(ManagedSetting("primary_conninfo"));
   s.postgres_pid = RunningPostmasterPid();
   s.running = s.postgres_pid > 0;
@@ -304,9 +309,12 @@ Status PgController::WriteConfiguration(StartRole role, const std::optional<Memb
   }
   std::optional<MemberEndpoint> follow = role == StartRole::kReplica ? upstream : std::nullopt;
   // The synchronous standbys survive every rewrite: a restart must not stop waiting for them.
+  // So do the cluster-wide parameters.
   std::string sync_names = synchronous_standby_names.value_or(ManagedSetting("synchronous_standby_names"));
+  auto managed = ReadFile(DataPath(kManagedConfFile));
+  Parameters cluster_parameters = managed.ok() ? RenderedClusterParameters(*managed) : Parameters{};
   if (Status s = WriteFileAtomic(DataPath(kManagedConfFile),
-                                 RenderManagedConf(instance_, follow, sync_names), 0600);
+                                 RenderManagedConf(instance_, follow, sync_names, cluster_parameters), 0600);
       !s.ok()) {
     return s;
   }
@@ -452,6 +460,20 @@ Status PgController::SetSyncStandbys(const std::vector<std::string>& names) {
   return Status::Ok();
 }
 
+Status PgController::SetParameters(const Parameters& parameters) {
+  auto conf = ReadFile(DataPath(kManagedConfFile));
+  if (!conf.ok()) return conf.error();
+  if (Status s = WriteFileAtomic(DataPath(kManagedConfFile), WithClusterParameters(*conf, parameters), 0600);
+      !s.ok()) {
+    return s;
+  }
+  int64_t pid = RunningPostmasterPid();
+  if (pid > 0) SignalProcess(static_cast<pid_t>(pid), SIGHUP);
+  LogInfo("cluster-wide PostgreSQL parameters written (" + std::to_string(parameters.size()) +
+          "); PostgreSQL reloads them");
+  return Status::Ok();
+}
+
 Status PgController::Checkpoint(Duration timeout) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!conn_ || !conn_->healthy()) return Unavailable("no connection to the local PostgreSQL");
@@ -526,7 +548,7 @@ Status PgController::Bootstrap() {
   return EnsureReplicationUser(*conn);
 }
 
-Status PgController::Clone(const MemberEndpoint& source) {
+Status PgController::Clone(const MemberEndpoint& source, bool from_leader) {
   DataDirInspection inspection = InspectDataDir(config_.data_dir, geteuid());
   if (inspection.kind != DataDirKind::kMissing && inspection.kind != DataDirKind::kEmpty) {
     return FailedPrecondition("cannot clone into " + config_.data_dir + ": it is not empty");
@@ -535,15 +557,20 @@ Status PgController::Clone(const MemberEndpoint& source) {
   {
     auto conn = PgConnection::Connect(SourceConninfo(source));
     if (!conn.ok()) return Unavailable("cannot reach " + source.name + " to clone: " + conn.error().message);
-    if (Status s = EnsureSlot(*conn, SlotName(config_.member_name)); !s.ok()) return s;
+    if (from_leader) {
+      if (Status s = EnsureSlot(*conn, SlotName(config_.member_name)); !s.ok()) return s;
+    }
   }
   std::string log = JoinPath(config_.state_dir, "clone.log");
   LogInfo("cloning from " + source.name + " with pg_basebackup (progress in " + log + ")");
-  auto out = runner_.Run({{Bin("pg_basebackup"), "-D", config_.data_dir, "-h", source.host, "-p",
-                           std::to_string(source.port), "-U", config_.replication_user, "-w", "-X",
-                           "stream", "-S", SlotName(config_.member_name), "-c", "fast",
-                           "--progress", "--verbose"},
-                          {{"PGPASSFILE", passfile_}, {"PGAPPNAME", config_.member_name},
+  std::vector<std::string> command = {Bin("pg_basebackup"), "-D", config_.data_dir, "-h", source.host,
+                                      "-p", std::to_string(source.port), "-U", config_.replication_user,
+                                      "-w", "-X", "stream", "-c", "fast", "--progress", "--verbose"};
+  if (from_leader) command.insert(command.end(), {"-S", SlotName(config_.member_name)});
+  auto out = runner_.Run({command,
+                          // Not the member's name: pg_stat_replication must not take the
+                          // base backup for a streaming standby (synchronous mode).
+                          {{"PGPASSFILE", passfile_}, {"PGAPPNAME", "pgpilot-clone-" + config_.member_name},
                            {"PGCONNECT_TIMEOUT", "5"}, {"LC_ALL", "C"}},
                           log, "", -1},
                          kLongOperationTimeout);

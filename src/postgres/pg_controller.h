@@ -43,7 +43,7 @@ class PgController final : public PostgresController {
 
   LocalState Observe() override;
   Status Bootstrap() override;
-  Status Clone(const MemberEndpoint& source) override;
+  Status Clone(const MemberEndpoint& source, bool from_leader) override;
   Status Rewind(const MemberEndpoint& source) override;
   Status Start(StartRole role, const std::optional<MemberEndpoint>& upstream) override;
   Status Stop(StopMode mode) override;
@@ -52,6 +52,7 @@ class PgController final : public PostgresController {
   Status EnsureSlots(const std::vector<std::string>& members) override;
   Status SetSyncStandbys(const std::vector<std::string>& names) override;
   Status Checkpoint(Duration timeout) override;
+  Status SetParameters(const Parameters& parameters) override;
   Result<std::string> KeepDataDirAside() override;
 
   const std::string& passfile() const { return passfile_; }

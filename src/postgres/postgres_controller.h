@@ -24,8 +24,9 @@ class PostgresController {
   // initdb if the directory is empty, write configuration, start as a primary, create the
   // replication user. Idempotent: safe to run again after an interruption.
   virtual Status Bootstrap() = 0;
-  // pg_basebackup from `source` into the empty data directory, using this member's slot.
-  virtual Status Clone(const MemberEndpoint& source) = 0;
+  // pg_basebackup from `source` into the empty data directory, using this member's slot there
+  // when it is the leader (a temporary one otherwise).
+  virtual Status Clone(const MemberEndpoint& source, bool from_leader) = 0;
   // pg_rewind against `source`, then configure the directory as its replica.
   virtual Status Rewind(const MemberEndpoint& source) = 0;
   // Writes configuration for the role and starts; returns once connections are accepted.
@@ -38,6 +39,9 @@ class PostgresController {
   // Makes every commit wait for all of `names` (synchronous_standby_names; empty: none), kept in
   // the managed configuration across restarts, and reloads.
   virtual Status SetSyncStandbys(const std::vector<std::string>& names) = 0;
+  // Writes the store's cluster-wide PostgreSQL parameters into the managed configuration and
+  // reloads (a parameter that needs a restart then shows as pending_restart).
+  virtual Status SetParameters(const std::vector<std::pair<std::string, std::string>>& parameters) = 0;
   // CHECKPOINT, given up after `timeout` (the shutdown checkpoint then does the rest).
   virtual Status Checkpoint(Duration timeout) = 0;
   // Renames the data directory aside (never deletes); returns the new path.

@@ -1,5 +1,6 @@
 #include "postgres/settings.h"
 
+#include <algorithm>
 #include <cctype>
 #include <string_view>
 
@@ -34,8 +35,15 @@ const std::vector<std::string>& ManagedParameterNames() {
       "listen_addresses", "port", "unix_socket_directories", "hba_file", "wal_level",
       "hot_standby", "primary_conninfo", "primary_slot_name", "recovery_target_timeline",
       "cluster_name", "data_directory", "config_file", "wal_log_hints", "password_encryption",
-      "synchronous_standby_names"};
+      "synchronous_standby_names", "synchronous_commit"};
   return names;
+}
+
+bool IsManagedParameter(const std::string& name) {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto& managed = ManagedParameterNames();
+  return std::find(managed.begin(), managed.end(), lower) != managed.end();
 }
 
 std::string QuoteConfValue(const std::string& value) {
@@ -112,8 +120,15 @@ std::string PrimaryConninfo(const MemberEndpoint& upstream, const InstanceSettin
                    {"keepalives_count", "3"}});
 }
 
+namespace {
+
+constexpr const char* kClusterParametersMark = "# cluster-wide parameters from the store (ctl edit-config)\n";
+
+}  // namespace
+
 std::string RenderManagedConf(const InstanceSettings& s, const std::optional<MemberEndpoint>& upstream,
-                              const std::string& synchronous_standby_names) {
+                              const std::string& synchronous_standby_names,
+                              const Parameters& cluster_parameters) {
   std::string out =
       "# Written by pgpilot for member " + s.member_name + "; rewritten on every start and\n"
       "# failover. Put your own parameters in the agent config (postgresql.parameters).\n";
@@ -143,6 +158,37 @@ std::string RenderManagedConf(const InstanceSettings& s, const std::optional<Mem
   set("synchronous_standby_names", QuoteConfValue(synchronous_standby_names));
   if (!s.parameters.empty()) out += "# postgresql.parameters from the agent config\n";
   for (const auto& [name, value] : s.parameters) set(name, QuoteConfValue(value));
+  return WithClusterParameters(out, cluster_parameters);
+}
+
+std::string WithClusterParameters(const std::string& conf, const Parameters& parameters) {
+  std::string out = conf.substr(0, conf.find(kClusterParametersMark));
+  if (parameters.empty()) return out;
+  out += kClusterParametersMark;
+  for (const auto& [name, value] : parameters) {
+    // Refused when written; skipped here too, so nothing in the store overrides what pgpilot sets.
+    if (IsManagedParameter(name)) continue;
+    out += name + " = " + QuoteConfValue(value) + "\n";
+  }
+  return out;
+}
+
+Parameters RenderedClusterParameters(const std::string& conf) {
+  Parameters out;
+  size_t mark = conf.find(kClusterParametersMark);
+  if (mark == std::string::npos) return out;
+  std::string block = conf.substr(mark + std::string(kClusterParametersMark).size());
+  size_t start = 0;
+  while (start < block.size()) {
+    size_t end = block.find('\n', start);
+    if (end == std::string::npos) end = block.size();
+    std::string line = block.substr(start, end - start);
+    start = end + 1;
+    size_t eq = line.find(" = ");
+    if (eq == std::string::npos) continue;
+    std::string name = line.substr(0, eq);
+    if (auto value = RenderedSetting(line, name)) out.emplace_back(name, *value);
+  }
   return out;
 }
 

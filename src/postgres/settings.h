@@ -29,10 +29,21 @@ struct InstanceSettings {
 // The settings pgpilot owns; an operator parameter naming one of them is refused by the config
 // loader (it would break replication or failover).
 const std::vector<std::string>& ManagedParameterNames();
+// Whether `name` is one of them, as PostgreSQL compares names (case-insensitively).
+bool IsManagedParameter(const std::string& name);
+
+using Parameters = std::vector<std::pair<std::string, std::string>>;
 
 // `synchronous_standby_names`: the value to set (core/sync_standbys.h), "" for none.
+// `cluster_parameters`: the store's cluster-wide PostgreSQL parameters, last (they win).
 std::string RenderManagedConf(const InstanceSettings& s, const std::optional<MemberEndpoint>& upstream,
-                              const std::string& synchronous_standby_names = "");
+                              const std::string& synchronous_standby_names = "",
+                              const Parameters& cluster_parameters = {});
+
+// The cluster-wide parameters a rendered file holds (after RenderManagedConf's marker line).
+Parameters RenderedClusterParameters(const std::string& conf);
+// `conf` with its cluster-wide parameters replaced by `parameters` (everything before kept).
+std::string WithClusterParameters(const std::string& conf, const Parameters& parameters);
 
 // The value of `name` in a configuration file pgpilot rendered, unquoted; nullopt when the file
 // does not set it.

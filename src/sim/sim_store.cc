@@ -32,6 +32,7 @@ Result<ClusterView> SimStore::Load() {
   v.history = history_;
   v.sync = sync_;
   v.switchover = switchover_;
+  v.config = config_;
   return v;
 }
 
@@ -114,6 +115,16 @@ Result<bool> SimStore::WriteSync(const SyncRecord& record,
   if (!matches) return false;
   sync_ = record;
   sync_->revision = ++revision_;
+  return true;
+}
+
+Result<bool> SimStore::WriteConfig(const DynamicConfig& config,
+                                   std::optional<uint64_t> expected_revision) {
+  bool matches = expected_revision ? (config_ && config_->revision == *expected_revision) : !config_;
+  if (!matches) return false;
+  config_ = config;
+  config_->revision = ++revision_;
+  ++change_token_;
   return true;
 }
 

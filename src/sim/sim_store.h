@@ -32,6 +32,7 @@ class SimStore final : public Store {
   Status DeleteMember(const std::string& name) override;
   Status AppendHistory(const HistoryEntry& entry) override;
   Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
+  Result<bool> WriteConfig(const DynamicConfig& config, std::optional<uint64_t> expected_revision) override;
   Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
   Status ClearSwitchover() override;
   // Never blocks: the token changes with the leader's holder or release, initialize, or the
@@ -59,6 +60,7 @@ class SimStore final : public Store {
   std::vector<HistoryEntry> history_;
   std::optional<SyncRecord> sync_;
   std::optional<SwitchoverRecord> switchover_;
+  std::optional<DynamicConfig> config_;
   uint64_t revision_ = 0;
   uint64_t last_term_ = 0;  // the highest term ever granted
   uint64_t change_token_ = 1;

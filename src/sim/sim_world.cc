@@ -511,6 +511,7 @@ void World::Execute(int i, size_t k) {
                             [then_status](Result<bool> r) { then_status(r, ""); });
           },
           [&](const Checkpoint&) { Next(i, k, Status::Ok()); },
+          [&](const SetParameters&) { Next(i, k, Status::Ok()); },
           [&](const WriteSync& a) {
             std::optional<uint64_t> expected;
             if (!a.expect_absent) expected = a.expected_revision;

@@ -88,7 +88,11 @@ json MemberJson(const MemberStatus& m) {
               {"streaming", m.streaming},
               {"upstream", m.upstream},
               {"term", m.term},
-              {"tags", {{"nofailover", m.tags.nofailover}, {"nosync", m.tags.nosync}}},
+              {"tags", {{"nofailover", m.tags.nofailover},
+                        {"nosync", m.tags.nosync},
+                        {"noloadbalance", m.tags.noloadbalance},
+                        {"clonefrom", m.tags.clonefrom}}},
+              {"pending_restart", m.pending_restart},
               {"version", m.version},
               {"agent_pid", m.agent_pid},
               {"postgres_pid", m.postgres_pid},
@@ -162,8 +166,11 @@ Result<MemberStatus> DecodeMember(const std::string& key, const std::string& tex
     Reader tags(key + " tags", (*j)["tags"]);
     m.tags.nofailover = tags.Bool("nofailover", false);
     m.tags.nosync = tags.Bool("nosync", false);
+    m.tags.noloadbalance = tags.Bool("noloadbalance", false);
+    m.tags.clonefrom = tags.Bool("clonefrom", false);
     if (tags.error()) return *tags.error();
   }
+  m.pending_restart = r.Bool("pending_restart", false);
   m.version = r.String("version", false);
   m.agent_pid = r.Int("agent_pid", false);
   m.postgres_pid = r.Int("postgres_pid", false);
@@ -204,11 +211,69 @@ Result<SyncRecord> DecodeSync(const std::string& key, const std::string& text) {
   return out;
 }
 
+std::string EncodeConfig(const DynamicConfig& c) {
+  json j = json::object();
+  if (c.pause) j["pause"] = true;
+  if (c.maximum_lag_on_failover) j["maximum_lag_on_failover"] = *c.maximum_lag_on_failover;
+  if (c.synchronous_mode) j["synchronous_mode"] = SyncModeName(*c.synchronous_mode);
+  if (c.synchronous_node_count) j["synchronous_node_count"] = *c.synchronous_node_count;
+  if (!c.parameters.empty()) {
+    json params = json::object();
+    for (const auto& [name, value] : c.parameters) params[name] = value;
+    j["postgresql"] = json{{"parameters", params}};
+  }
+  return JsonText(j);
+}
+
+Result<DynamicConfig> DecodeConfig(const std::string& key, const std::string& text) {
+  auto j = ParseObject(key, text);
+  if (!j.ok()) return j.error();
+  auto bad = [&](const std::string& what) {
+    return InvalidArgument("store key " + key + ": " + what,
+                           "fix it with `pgpilot ctl edit-config` (see docs/configuration.md)");
+  };
+  DynamicConfig c;
+  Reader r(key, *j);
+  for (const auto& [name, value] : j->items()) {
+    if (name == "pause") {
+      c.pause = r.Bool("pause");
+    } else if (name == "maximum_lag_on_failover") {
+      c.maximum_lag_on_failover = r.Uint("maximum_lag_on_failover");
+    } else if (name == "synchronous_mode") {
+      auto mode = ParseSyncMode(r.String("synchronous_mode"));
+      if (!mode) return bad("synchronous_mode must be off, on or strict");
+      c.synchronous_mode = mode;
+    } else if (name == "synchronous_node_count") {
+      int64_t count = r.Int("synchronous_node_count");
+      if (count < 1 || count > 16) return bad("synchronous_node_count must be 1 to 16");
+      c.synchronous_node_count = static_cast<int>(count);
+    } else if (name == "postgresql") {
+      if (!value.is_object()) return bad("postgresql must be a mapping");
+      for (const auto& [section, params] : value.items()) {
+        if (section != "parameters" || !params.is_object()) {
+          return bad("postgresql may only hold a mapping 'parameters', not '" + section + "'");
+        }
+        for (const auto& [param, setting] : params.items()) {
+          if (!setting.is_string()) return bad("postgresql parameter " + param + " must be a string");
+          c.parameters.emplace_back(param, setting.get<std::string>());
+        }
+      }
+    } else {
+      return bad("unknown setting '" + name + "' (allowed: pause, maximum_lag_on_failover, "
+                 "synchronous_mode, synchronous_node_count, postgresql.parameters)");
+    }
+  }
+  if (r.error()) return *r.error();
+  std::sort(c.parameters.begin(), c.parameters.end());
+  return c;
+}
+
 std::string EncodeSwitchover(const SwitchoverRecord& r) {
   return JsonText(json{{"from", r.from},
                        {"to", r.to},
                        {"not_before_ms", r.not_before.unix_ms},
-                       {"requested_ms", r.requested.unix_ms}});
+                       {"requested_ms", r.requested.unix_ms},
+                       {"force", r.force}});
 }
 
 Result<SwitchoverRecord> DecodeSwitchover(const std::string& key, const std::string& text) {
@@ -220,9 +285,10 @@ Result<SwitchoverRecord> DecodeSwitchover(const std::string& key, const std::str
   out.to = r.String("to");
   out.not_before = WallTime{r.Int("not_before_ms", false)};
   out.requested = WallTime{r.Int("requested_ms", false)};
+  out.force = r.Bool("force", false);
   if (r.error()) return *r.error();
-  if (out.from.empty() || out.to.empty()) {
-    return InvalidArgument("store key " + key + " holds a switchover without from or to",
+  if (out.to.empty()) {
+    return InvalidArgument("store key " + key + " holds a switchover without a target",
                            "the key prefix may hold data not written by pgpilot");
   }
   return out;

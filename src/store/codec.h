@@ -24,6 +24,11 @@ Result<MemberStatus> DecodeMember(const std::string& key, const std::string& tex
 std::string EncodeSync(const SyncRecord& r);
 Result<SyncRecord> DecodeSync(const std::string& key, const std::string& text);
 
+// The revision is not part of the value; the store supplies it. Unknown keys are refused
+// (naming them), so a typo in an edited config is not silently ignored.
+std::string EncodeConfig(const DynamicConfig& c);
+Result<DynamicConfig> DecodeConfig(const std::string& key, const std::string& text);
+
 std::string EncodeSwitchover(const SwitchoverRecord& r);
 Result<SwitchoverRecord> DecodeSwitchover(const std::string& key, const std::string& text);
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pgpilot {
@@ -107,6 +108,50 @@ TEST(Codec, OptionalMemberFieldsMayBeAbsent) {
   EXPECT_EQ(m->term, 0u);
 }
 
+TEST(Codec, ConfigRoundTripsEveryFieldWithoutTheRevision) {
+  DynamicConfig full;
+  full.pause = true;
+  full.maximum_lag_on_failover = uint64_t{1} << 40;
+  full.synchronous_mode = SyncMode::kStrict;
+  full.synchronous_node_count = 16;
+  full.parameters = {{"max_connections", "200"}, {"shared_buffers", "1GB"}, {"work_mem", "64MB"}};
+  full.revision = 77;
+  auto back = DecodeConfig("k", EncodeConfig(full));
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->revision, 0u) << "the revision is the store's, not part of the value";
+  full.revision = 0;
+  EXPECT_EQ(*back, full);
+  EXPECT_THAT(EncodeConfig(full), Not(HasSubstr("revision")));
+
+  for (SyncMode mode : {SyncMode::kOff, SyncMode::kOn}) {
+    DynamicConfig c;
+    c.synchronous_mode = mode;
+    c.synchronous_node_count = 1;
+    back = DecodeConfig("k", EncodeConfig(c));
+    ASSERT_TRUE(back.ok()) << back.error().ToString();
+    EXPECT_EQ(*back, c) << SyncModeName(mode);
+  }
+
+  // Parameters come back sorted by name, whatever the order in the value.
+  back = DecodeConfig("k", R"({"postgresql":{"parameters":{"work_mem":"4MB","max_wal_senders":"10"}}})");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->parameters, (std::vector<std::pair<std::string, std::string>>{
+                                  {"max_wal_senders", "10"}, {"work_mem", "4MB"}}));
+}
+
+TEST(Codec, ConfigWithNoFieldsRoundTripsEmpty) {
+  const DynamicConfig none;
+  EXPECT_EQ(EncodeConfig(none), "{}") << "unset settings are left out, not written as defaults";
+  auto back = DecodeConfig("k", EncodeConfig(none));
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(*back, none);
+  EXPECT_FALSE(back->pause);
+  EXPECT_FALSE(back->maximum_lag_on_failover.has_value());
+  EXPECT_FALSE(back->synchronous_mode.has_value());
+  EXPECT_FALSE(back->synchronous_node_count.has_value());
+  EXPECT_TRUE(back->parameters.empty());
+}
+
 // A member's reason can carry text from outside (file names found in a data directory, server
 // messages) that is not valid UTF-8; publishing it must not throw.
 TEST(Codec, EncodingInvalidUtf8DoesNotThrowAndStaysDecodable) {
@@ -205,6 +250,37 @@ TEST(Codec, WrongTypesAreRejectedWithTheExpectedType) {
   ExpectRejected(DecodeHistory("k", R"([{"timeline":2,"switch_lsn":"0/1","old_leader":"a","new_leader":"b",
     "term":1,"time_ms":"yesterday","reason":"r"}])"), "k", {"'time_ms'"});
   ExpectRejected(DecodeHistory("k", R"([5])"), "k", {"not an object"});
+}
+
+TEST(Codec, ConfigRefusesWhatItDoesNotKnow) {
+  const std::string key = "/pgpilot/alpha/config";
+  ExpectRejected(DecodeConfig(key, R"({"pause":true,"maximum_lag_on_faliover":5})"), key,
+                 {"'maximum_lag_on_faliover'", "pause", "maximum_lag_on_failover", "synchronous_mode",
+                  "synchronous_node_count", "postgresql.parameters"});
+  ExpectRejected(DecodeConfig(key, R"({"synchronous_mode":"maybe"})"), key, {"synchronous_mode"});
+  ExpectRejected(DecodeConfig(key, R"({"synchronous_mode":true})"), key, {"synchronous_mode"});
+  for (const char* count : {"0", "17", "-1"}) {
+    SCOPED_TRACE(count);
+    ExpectRejected(DecodeConfig(key, std::string(R"({"synchronous_node_count":)") + count + "}"), key,
+                   {"synchronous_node_count"});
+  }
+  for (const char* count : {"1", "16"}) {
+    auto ok = DecodeConfig(key, std::string(R"({"synchronous_node_count":)") + count + "}");
+    ASSERT_TRUE(ok.ok()) << count << ": " << ok.error().ToString();
+    EXPECT_EQ(ok->synchronous_node_count, std::stoi(count));
+  }
+  ExpectRejected(DecodeConfig(key, R"({"postgresql":{"pg_hba":["host all all 0/0 trust"]}})"), key,
+                 {"'pg_hba'", "parameters"});
+  ExpectRejected(DecodeConfig(key, R"({"postgresql":{"parameters":{"a":"1"},"use_pg_rewind":true}})"), key,
+                 {"'use_pg_rewind'"});
+  ExpectRejected(DecodeConfig(key, R"({"postgresql":{"parameters":["max_connections"]}})"), key,
+                 {"parameters"});
+  ExpectRejected(DecodeConfig(key, R"({"postgresql":"parameters"})"), key, {"postgresql"});
+  ExpectRejected(DecodeConfig(key, R"({"postgresql":{"parameters":{"max_connections":200}}})"), key,
+                 {"max_connections", "string"});
+  ExpectRejected(DecodeConfig(key, R"({"pause":"yes"})"), key, {"'pause'"});
+  ExpectRejected(DecodeConfig(key, R"({"maximum_lag_on_failover":-1})"), key, {"'maximum_lag_on_failover'"});
+  ExpectRejected(DecodeConfig(key, "[]"), key, {"JSON object"});
 }
 
 TEST(Codec, RecordsWithoutIdentityAreRejected) {

@@ -196,6 +196,11 @@ Result<ClusterView> EtcdStore::Load() {
       if (!r.ok()) return r.error();
       view.sync = *r;
       view.sync->revision = static_cast<uint64_t>(kv.mod_revision);
+    } else if (name == keys::kConfig) {
+      auto r = DecodeConfig(kv.key, kv.value);
+      if (!r.ok()) return r.error();
+      view.config = *r;
+      view.config->revision = static_cast<uint64_t>(kv.mod_revision);
     } else if (name == keys::kSwitchover) {
       auto r = DecodeSwitchover(kv.key, kv.value);
       if (!r.ok()) return r.error();
@@ -444,9 +449,12 @@ Status EtcdStore::AppendHistory(const HistoryEntry& entry) {
   return Unavailable("etcd key " + key + " kept changing while appending to the history");
 }
 
-Result<bool> EtcdStore::WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string key = keys::Key(cluster_, keys::kSync);
+namespace {
+
+// Puts `value` at `key` if the key is absent (expected_revision = nullopt) or its mod revision is
+// still `expected_revision`. False when it was not. No lease: the key does not expire.
+Result<bool> CompareAndPut(EtcdOps& ops, const std::string& key, const std::string& value,
+                           std::optional<uint64_t> expected_revision) {
   json compare = json::array();
   if (expected_revision) {
     compare.push_back(Compare(key, "MOD", static_cast<int64_t>(*expected_revision)));
@@ -455,20 +463,31 @@ Result<bool> EtcdStore::WriteSync(const SyncRecord& record, std::optional<uint64
   } else {
     compare.push_back(Compare(key, "CREATE", 0));
   }
-  // No lease: the key does not expire.
-  auto done = EtcdOps(*client_).Txn(compare, json::array({PutOp(key, EncodeSync(record))}));
+  auto done = ops.Txn(compare, json::array({PutOp(key, value)}));
   if (!done.ok()) return done.error();
   return done->has_value();
 }
 
+}  // namespace
+
+Result<bool> EtcdStore::WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  return CompareAndPut(ops, keys::Key(cluster_, keys::kSync), EncodeSync(record), expected_revision);
+}
+
+Result<bool> EtcdStore::WriteConfig(const DynamicConfig& config,
+                                    std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  return CompareAndPut(ops, keys::Key(cluster_, keys::kConfig), EncodeConfig(config), expected_revision);
+}
+
 Result<bool> EtcdStore::RequestSwitchover(const SwitchoverRecord& record) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string key = keys::Key(cluster_, keys::kSwitchover);
-  // No lease: a pending request stays until the leader carries it out or someone clears it.
-  auto done = EtcdOps(*client_).Txn(json::array({Compare(key, "CREATE", 0)}),
-                                    json::array({PutOp(key, EncodeSwitchover(record))}));
-  if (!done.ok()) return done.error();
-  return done->has_value();
+  EtcdOps ops(*client_);
+  // A pending request stays until the leader carries it out or someone clears it.
+  return CompareAndPut(ops, keys::Key(cluster_, keys::kSwitchover), EncodeSwitchover(record), std::nullopt);
 }
 
 Status EtcdStore::ClearSwitchover() {
@@ -502,6 +521,7 @@ void EtcdStore::WatchLoop() {
   std::string leader_key = keys::Key(cluster_, keys::kLeader);
   std::string init_key = keys::Key(cluster_, keys::kInitialize);
   std::string switchover_key = keys::Key(cluster_, keys::kSwitchover);
+  std::string config_key = keys::Key(cluster_, keys::kConfig);
   std::string members = scope + std::string(keys::kMembers);
   json request = {{"create_request",
                    {{"key", B64(scope)}, {"range_end", B64(PrefixEnd(scope))}, {"prev_kv", true}}}};
@@ -517,7 +537,7 @@ void EtcdStore::WatchLoop() {
     const json kv = event.contains("kv") ? event["kv"] : json::object();
     auto key = Base64Decode(kv.value("key", ""));
     if (!key) return false;
-    if (*key == init_key || *key == switchover_key) return true;
+    if (*key == init_key || *key == switchover_key || *key == config_key) return true;
     if (key->rfind(members, 0) == 0) return deleted || Int(kv, "create_revision") == Int(kv, "mod_revision");
     if (*key != leader_key) return false;
     if (deleted || !event.contains("prev_kv")) return true;

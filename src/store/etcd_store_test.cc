@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -160,11 +162,13 @@ TEST_F(EtcdAuthAndInputTest, ACallDeadlineCutsShortARequestToAnEtcdThatStoppedAn
   auto started = std::chrono::steady_clock::now();
   auto load = (*store)->Load();
   auto took = std::chrono::steady_clock::now() - started;
-  // Past the deadline nothing is asked at all.
+  // Past the deadline nothing is asked at all (waiting for it: the frozen etcd's request may
+  // have ended a moment early).
+  std::this_thread::sleep_until(started + std::chrono::milliseconds(320));
   auto renew = (*store)->RenewLeader({"pg-0", Duration(5000), Lsn{}, 1}, 1);
   ASSERT_TRUE(etcd_->Resume().ok());
   ASSERT_FALSE(load.ok());
-  EXPECT_EQ(load.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(load.error().code, ErrorCode::kUnavailable) << load.error().ToString();
   EXPECT_LT(took, std::chrono::seconds(10)) << "the request ran to its own 20 s timeout";
   ASSERT_FALSE(renew.ok());
   EXPECT_EQ(renew.error().code, ErrorCode::kUnavailable);

@@ -29,6 +29,9 @@ inline constexpr std::string_view kSyncKey = "sync";
 inline constexpr std::string_view kSyncRevisionKey = "sync-revision";
 // A pending switchover request (absent when none).
 inline constexpr std::string_view kSwitchoverKey = "switchover";
+// The dynamic config, and its revision: a counter like the sync record's.
+inline constexpr std::string_view kConfigKey = "config";
+inline constexpr std::string_view kConfigRevisionKey = "config-revision";
 
 // Object names: NAME-leader (Lease), NAME-cluster and NAME-members (ConfigMaps).
 inline std::string LeaseName(std::string_view cluster) { return std::string(cluster) + "-leader"; }

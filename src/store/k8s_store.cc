@@ -61,19 +61,57 @@ std::string DataValue(const json& configmap, std::string_view key) {
   return DataField(configmap["data"], key);
 }
 
-// The sync record's revision in the cluster ConfigMap's `data`: 0 when no sync write happened yet.
-Result<uint64_t> SyncRevision(const json& data, const std::string& cluster) {
-  std::string text = DataField(data, k8s::kSyncRevisionKey);
+// A data key of the cluster ConfigMap written by compare-and-swap, and the decimal counter next to
+// it that every write of it bumps: its revision. Not the ConfigMap's resourceVersion, which writes
+// of the other keys change too.
+struct CountedKey {
+  std::string_view key;
+  std::string_view revision_key;
+  std::string_view rewritten_by;  // for the hint: who writes the pair again once removed
+};
+constexpr CountedKey kSyncCounted{k8s::kSyncKey, k8s::kSyncRevisionKey, "the primary writes them again"};
+constexpr CountedKey kConfigCounted{k8s::kConfigKey, k8s::kConfigRevisionKey,
+                                    "set the config again with `pgpilot ctl edit-config`"};
+
+std::string RepairHint(const CountedKey& k) {
+  return "someone edited the ConfigMap by hand; remove the " + std::string(k.key) + " and " +
+         std::string(k.revision_key) + " keys, and " + std::string(k.rewritten_by);
+}
+
+// The counter of `k` in the cluster ConfigMap's `data`: 0 when no write of it happened yet.
+Result<uint64_t> CountedRevision(const json& data, const CountedKey& k, const std::string& cluster) {
+  std::string text = DataField(data, k.revision_key);
   if (text.empty()) return uint64_t{0};
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) {
     return InvalidArgument("ConfigMap " + k8s::ClusterConfigMapName(cluster) + " key " +
-                               std::string(k8s::kSyncRevisionKey) + " holds '" + text + "', not a number",
-                           "someone edited the ConfigMap by hand; remove the sync keys and the primary "
-                           "writes them again");
+                               std::string(k.revision_key) + " holds '" + text + "', not a number",
+                           RepairHint(k));
   }
   return value;
+}
+
+// The value of `k` and its revision.
+struct CountedValue {
+  std::string text;
+  uint64_t revision = 0;
+};
+
+// `k`'s value in the cluster ConfigMap's `data`, nullopt when absent; an error when its counter is
+// missing or damaged.
+Result<std::optional<CountedValue>> ReadCounted(const json& data, const CountedKey& k,
+                                                const std::string& cluster) {
+  std::string text = DataField(data, k.key);
+  if (text.empty()) return std::optional<CountedValue>();
+  auto revision = CountedRevision(data, k, cluster);
+  if (!revision.ok()) return revision.error();
+  if (*revision == 0) {
+    return InvalidArgument("ConfigMap " + k8s::ClusterConfigMapName(cluster) + " key " + std::string(k.key) +
+                               " has no " + std::string(k.revision_key) + " key next to it",
+                           RepairHint(k));
+  }
+  return std::optional<CountedValue>(CountedValue{text, *revision});
 }
 
 std::string RoleLabelFor(const std::string& role) {
@@ -197,20 +235,22 @@ Result<ClusterView> KubernetesStore::Load() {
       if (!decoded.ok()) return decoded.error();
       view.history = *decoded;
     }
-    std::string sync = DataValue(**cluster, k8s::kSyncKey);
-    if (!sync.empty()) {
-      auto decoded = DecodeSync(where + std::string(k8s::kSyncKey), sync);
+    const json data = (**cluster).value("data", json::object());
+    auto sync = ReadCounted(data, kSyncCounted, cluster_);
+    if (!sync.ok()) return sync.error();
+    if (*sync) {
+      auto decoded = DecodeSync(where + std::string(k8s::kSyncKey), (*sync)->text);
       if (!decoded.ok()) return decoded.error();
-      auto revision = SyncRevision((**cluster)["data"], cluster_);
-      if (!revision.ok()) return revision.error();
-      if (*revision == 0) {
-        return InvalidArgument(where + std::string(k8s::kSyncKey) + " has no " +
-                                   std::string(k8s::kSyncRevisionKey) + " key next to it",
-                               "someone edited the ConfigMap by hand; remove the sync key and the "
-                               "primary writes it again");
-      }
       view.sync = *decoded;
-      view.sync->revision = *revision;
+      view.sync->revision = (*sync)->revision;
+    }
+    auto config = ReadCounted(data, kConfigCounted, cluster_);
+    if (!config.ok()) return config.error();
+    if (*config) {
+      auto decoded = DecodeConfig(where + std::string(k8s::kConfigKey), (*config)->text);
+      if (!decoded.ok()) return decoded.error();
+      view.config = *decoded;
+      view.config->revision = (*config)->revision;
     }
     std::string switchover = DataValue(**cluster, k8s::kSwitchoverKey);
     if (!switchover.empty()) {
@@ -375,8 +415,8 @@ Result<bool> KubernetesStore::ReleaseLeader(const LeaseRequest& request, uint64_
 }
 
 // ---------------------------------------------------------------------------------------------
-// The cluster ConfigMap: initialize, history, sync and switchover, updated by read-modify-write on
-// resourceVersion
+// The cluster ConfigMap: initialize, history, sync, config and switchover, updated by
+// read-modify-write on resourceVersion
 
 namespace {
 
@@ -484,20 +524,40 @@ Status KubernetesStore::AppendHistory(const HistoryEntry& entry) {
   return Status::Ok();
 }
 
+namespace {
+
+// Writes `value` at `k` if it is absent (expected_revision = nullopt) or still at
+// `expected_revision`, bumping its counter. The compare is on the counter, inside the ConfigMap's
+// read-modify-write: a conflict caused by another key (history, initialize) retries and compares
+// again, so it does not refuse us.
+Result<bool> CompareAndPut(KubernetesClient& client, const std::string& cluster, const CountedKey& k,
+                           const std::string& value, std::optional<uint64_t> expected_revision) {
+  return UpdateClusterData(client, cluster, [&](json& data) -> Result<bool> {
+    auto current = ReadCounted(data, k, cluster);
+    if (!current.ok()) return current.error();
+    bool present = current->has_value();
+    if (expected_revision ? !present || (*current)->revision != *expected_revision : present) return false;
+    // Count on from the counter even when the value was removed: no revision comes back.
+    auto last = CountedRevision(data, k, cluster);
+    if (!last.ok()) return last.error();
+    data[std::string(k.key)] = value;
+    data[std::string(k.revision_key)] = std::to_string(*last + 1);
+    return true;
+  });
+}
+
+}  // namespace
+
 Result<bool> KubernetesStore::WriteSync(const SyncRecord& record,
                                         std::optional<uint64_t> expected_revision) {
   std::lock_guard<std::mutex> lock(mu_);
-  // The compare is on the sync counter, inside the ConfigMap's read-modify-write: a conflict caused
-  // by another key (history, initialize) retries and compares again, so it does not refuse us.
-  return UpdateClusterData(*client_, cluster_, [&](json& data) -> Result<bool> {
-    auto revision = SyncRevision(data, cluster_);
-    if (!revision.ok()) return revision.error();
-    bool present = !DataField(data, k8s::kSyncKey).empty();
-    if (expected_revision ? !present || *revision != *expected_revision : present) return false;
-    data[std::string(k8s::kSyncKey)] = EncodeSync(record);
-    data[std::string(k8s::kSyncRevisionKey)] = std::to_string(*revision + 1);
-    return true;
-  });
+  return CompareAndPut(*client_, cluster_, kSyncCounted, EncodeSync(record), expected_revision);
+}
+
+Result<bool> KubernetesStore::WriteConfig(const DynamicConfig& config,
+                                          std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CompareAndPut(*client_, cluster_, kConfigCounted, EncodeConfig(config), expected_revision);
 }
 
 Result<bool> KubernetesStore::RequestSwitchover(const SwitchoverRecord& record) {
@@ -629,6 +689,8 @@ Result<uint64_t> KubernetesStore::WaitForChange(uint64_t since, Duration timeout
       for (const auto& m : view->members) digest += m.name + ",";
       digest += "|";
       if (view->switchover) digest += EncodeSwitchover(*view->switchover);
+      digest += "|";
+      if (view->config) digest += EncodeConfig(*view->config);
       if (!last_digest_.empty() && digest != last_digest_) ++events_;
       last_digest_ = digest;
     }

@@ -212,6 +212,11 @@ Result<ClusterView> SqliteStore::Load() {
       auto r = DecodeHistory(key, value);
       if (!r.ok()) return r.error();
       view.history = *r;
+    } else if (name == keys::kConfig) {
+      auto r = DecodeConfig(key, value);
+      if (!r.ok()) return r.error();
+      view.config = *r;
+      view.config->revision = revision;
     } else if (name == keys::kSwitchover) {
       auto r = DecodeSwitchover(key, value);
       if (!r.ok()) return r.error();
@@ -399,36 +404,39 @@ Status SqliteStore::AppendHistory(const HistoryEntry& entry) {
   return txn.Commit();
 }
 
-Result<bool> SqliteStore::WriteSync(const SyncRecord& record,
-                                    std::optional<uint64_t> expected_revision) {
+// A compare-and-swap of one key on its revision (absent: expected_revision = nullopt).
+Result<bool> SqliteStore::CompareAndPut(std::string_view name, const std::string& value,
+                                        std::optional<uint64_t> expected_revision, bool wakes) {
   std::lock_guard<std::mutex> lock(mu_);
   Txn txn(this);
   if (!txn.begun().ok()) return txn.begun().error();
-  std::string key = keys::Key(cluster_, keys::kSync);
+  std::string key = keys::Key(cluster_, name);
   auto row = Get(key);
   if (!row.ok()) return row.error();
   bool matches = expected_revision ? (row->has_value() && (*row)->revision == *expected_revision)
                                    : !row->has_value();
   if (!matches) return false;
-  auto put = Put(key, EncodeSync(record), 0);
+  auto put = Put(key, value, 0);
   if (!put.ok()) return put.error();
+  if (wakes) {
+    if (Status s = BumpEvents(); !s.ok()) return s.error();
+  }
   if (Status s = txn.Commit(); !s.ok()) return s.error();
   return true;
 }
 
+Result<bool> SqliteStore::WriteSync(const SyncRecord& record,
+                                    std::optional<uint64_t> expected_revision) {
+  return CompareAndPut(keys::kSync, EncodeSync(record), expected_revision, /*wakes=*/false);
+}
+
+Result<bool> SqliteStore::WriteConfig(const DynamicConfig& config,
+                                      std::optional<uint64_t> expected_revision) {
+  return CompareAndPut(keys::kConfig, EncodeConfig(config), expected_revision, /*wakes=*/true);
+}
+
 Result<bool> SqliteStore::RequestSwitchover(const SwitchoverRecord& record) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Txn txn(this);
-  if (!txn.begun().ok()) return txn.begun().error();
-  std::string key = keys::Key(cluster_, keys::kSwitchover);
-  auto row = Get(key);
-  if (!row.ok()) return row.error();
-  if (row->has_value()) return false;
-  auto put = Put(key, EncodeSwitchover(record), 0);
-  if (!put.ok()) return put.error();
-  if (Status s = BumpEvents(); !s.ok()) return s.error();
-  if (Status s = txn.Commit(); !s.ok()) return s.error();
-  return true;
+  return CompareAndPut(keys::kSwitchover, EncodeSwitchover(record), std::nullopt, /*wakes=*/true);
 }
 
 Status SqliteStore::ClearSwitchover() {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "platform/clock.h"
 #include "store/store.h"
@@ -33,6 +34,7 @@ class SqliteStore final : public Store {
   Status DeleteMember(const std::string& name) override;
   Status AppendHistory(const HistoryEntry& entry) override;
   Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
+  Result<bool> WriteConfig(const DynamicConfig& config, std::optional<uint64_t> expected_revision) override;
   Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
   Status ClearSwitchover() override;
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;
@@ -55,6 +57,10 @@ class SqliteStore final : public Store {
   Status Delete(const std::string& key);
   Result<uint64_t> Counter(const char* name);
   Status BumpEvents();
+  // Puts one key of our cluster if it is absent (nullopt) or still at `expected_revision`;
+  // `wakes`: the change wakes WaitForChange.
+  Result<bool> CompareAndPut(std::string_view name, const std::string& value,
+                             std::optional<uint64_t> expected_revision, bool wakes);
   Result<std::optional<LeaderRecord>> GetLeader();
   Result<LeaseWrite> WriteLeader(const LeaderRecord& record, bool holder_changed);
 

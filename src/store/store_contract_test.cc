@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -371,6 +372,7 @@ TEST_P(StoreContractTest, FreshStoreLoadsEmpty) {
   EXPECT_TRUE(view->history.empty());
   EXPECT_FALSE(view->sync.has_value());
   EXPECT_FALSE(view->switchover.has_value());
+  EXPECT_FALSE(view->config.has_value());
   EXPECT_FALSE(s->Describe().empty());
 }
 
@@ -1174,6 +1176,163 @@ TEST_P(StoreContractTest, ConcurrentWriteSyncOnOneExpectationHasOneWinner) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// config
+
+// The config in the store; nullopt when absent or unreadable.
+std::optional<DynamicConfig> LoadConfig(Store& s) {
+  auto view = s.Load();
+  EXPECT_TRUE(view.ok()) << view.error().ToString();
+  return view.ok() ? view->config : std::nullopt;
+}
+
+// Every setting set; parameters out of order (the store keeps them by name).
+DynamicConfig FullConfig() {
+  DynamicConfig c;
+  c.pause = true;
+  c.maximum_lag_on_failover = uint64_t{16} << 20;
+  c.synchronous_mode = SyncMode::kStrict;
+  c.synchronous_node_count = 2;
+  c.parameters = {{"work_mem", "64MB"}, {"max_connections", "200"}, {"shared_buffers", "1GB"}};
+  return c;
+}
+
+DynamicConfig PausedConfig(bool pause) {
+  DynamicConfig c;
+  c.pause = pause;
+  return c;
+}
+
+TEST_P(StoreContractTest, WriteConfigCreatesTheKeyOnlyWhenAbsentAndRoundTripsEveryField) {
+  auto a = Open();
+  auto b = Open();
+  auto created = a->WriteConfig(FullConfig(), std::nullopt);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  EXPECT_TRUE(*created);
+  auto stored = LoadConfig(*Open());
+  ASSERT_TRUE(stored.has_value()) << "read by another instance";
+  EXPECT_TRUE(stored->pause);
+  EXPECT_EQ(stored->maximum_lag_on_failover, uint64_t{16} << 20);
+  EXPECT_EQ(stored->synchronous_mode, SyncMode::kStrict);
+  EXPECT_EQ(stored->synchronous_node_count, 2);
+  EXPECT_EQ(stored->parameters, (std::vector<std::pair<std::string, std::string>>{
+                                    {"max_connections", "200"}, {"shared_buffers", "1GB"}, {"work_mem", "64MB"}}))
+      << "parameters come back sorted by name";
+  EXPECT_NE(stored->revision, 0u);
+
+  auto again = b->WriteConfig(PausedConfig(false), std::nullopt);
+  ASSERT_TRUE(again.ok()) << "a refused compare is an ordinary outcome, not an error: "
+                          << again.error().ToString();
+  EXPECT_FALSE(*again) << "the key exists: creating it again is refused";
+  auto same = a->WriteConfig(FullConfig(), std::nullopt);
+  ASSERT_TRUE(same.ok()) << same.error().ToString();
+  EXPECT_FALSE(*same) << "even with the same content";
+  auto after = LoadConfig(*b);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(*after, *stored) << "refused writes change neither the value nor the revision";
+
+  auto empty = b->WriteConfig(DynamicConfig{}, stored->revision);
+  ASSERT_TRUE(empty.ok()) << empty.error().ToString();
+  EXPECT_TRUE(*empty);
+  after = LoadConfig(*Open());
+  ASSERT_TRUE(after.has_value()) << "a config without settings is a config";
+  EXPECT_FALSE(after->pause);
+  EXPECT_FALSE(after->maximum_lag_on_failover.has_value());
+  EXPECT_FALSE(after->synchronous_mode.has_value());
+  EXPECT_FALSE(after->synchronous_node_count.has_value());
+  EXPECT_TRUE(after->parameters.empty());
+  EXPECT_NE(after->revision, 0u);
+  EXPECT_NE(after->revision, stored->revision);
+}
+
+TEST_P(StoreContractTest, WriteConfigComparesTheRevision) {
+  auto a = Open();
+  auto b = Open();
+  for (uint64_t expected : {uint64_t{0}, uint64_t{1}, uint64_t{12345}}) {
+    auto absent = a->WriteConfig(PausedConfig(true), expected);
+    ASSERT_TRUE(absent.ok()) << absent.error().ToString();
+    EXPECT_FALSE(*absent) << "expecting revision " << expected << " of an absent key";
+  }
+  EXPECT_FALSE(LoadConfig(*b).has_value()) << "a refused write creates nothing";
+
+  ASSERT_TRUE(*a->WriteConfig(PausedConfig(true), std::nullopt));
+  auto first = LoadConfig(*b);
+  ASSERT_TRUE(first.has_value());
+  const uint64_t rev1 = first->revision;
+
+  auto swapped = b->WriteConfig(FullConfig(), rev1);
+  ASSERT_TRUE(swapped.ok()) << swapped.error().ToString();
+  EXPECT_TRUE(*swapped);
+  auto second = LoadConfig(*a);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->synchronous_node_count, 2);
+  const uint64_t rev2 = second->revision;
+  EXPECT_NE(rev2, rev1) << "a write changes the revision";
+
+  // a saw rev1: its view is stale. A revision the key never had is refused too.
+  for (uint64_t wrong : {rev1, rev2 + 12345}) {
+    auto refused = a->WriteConfig(PausedConfig(false), wrong);
+    ASSERT_TRUE(refused.ok()) << refused.error().ToString();
+    EXPECT_FALSE(*refused) << "expecting revision " << wrong << " (current: " << rev2 << ")";
+  }
+  auto kept = LoadConfig(*Open());
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(*kept, *second) << "a refused write changes neither the value nor the revision";
+
+  // Writing the same content again still moves the revision: every successful write does.
+  auto rewrite = a->WriteConfig(FullConfig(), rev2);
+  ASSERT_TRUE(rewrite.ok()) << rewrite.error().ToString();
+  EXPECT_TRUE(*rewrite);
+  auto third = LoadConfig(*b);
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->parameters, second->parameters);
+  EXPECT_NE(third->revision, rev2);
+  EXPECT_NE(third->revision, rev1);
+  auto replay = b->WriteConfig(PausedConfig(false), rev2);
+  ASSERT_TRUE(replay.ok()) << replay.error().ToString();
+  EXPECT_FALSE(*replay) << "the same expectation cannot win twice";
+}
+
+TEST_P(StoreContractTest, OtherWritesDoNotChangeTheConfigRevision) {
+  // `ctl edit-config` compares the revision it read: the agents' own writes (Kubernetes: in the
+  // same ConfigMap) must not make its compare fail, and a config write must not move theirs.
+  auto ctl = Open();
+  auto other = Open();
+  ASSERT_TRUE(*ctl->WriteConfig(FullConfig(), std::nullopt));
+  auto seen = LoadConfig(*ctl);
+  ASSERT_TRUE(seen.has_value());
+
+  ASSERT_TRUE(other->AppendHistory(HistoryEntry{2, Lsn{1}, 1, "pg-1", "pg-0", 1, WallTime{1}, "r"}).ok());
+  ASSERT_TRUE(*other->WriteSync(SyncRecord{"pg-1", {"pg-0"}, 0}, std::nullopt));
+  ASSERT_TRUE(*other->RequestSwitchover(SwitchoverRecord{"pg-1", "pg-0", WallTime{0}, WallTime{5}}));
+  ASSERT_TRUE(other->ClearSwitchover().ok());
+  ASSERT_TRUE(*other->ClaimInitialize("pg-1", ""));
+  ASSERT_TRUE(*other->CompleteInitialize("pg-1", "7000000000000000001"));
+  ASSERT_TRUE(other->AcquireLeader(Req("pg-1"), std::nullopt)->granted);
+  ASSERT_TRUE(other->RenewLeader(Req("pg-1", 0x200), 1)->granted);
+  ASSERT_TRUE(other->PutMember(Member("pg-1"), Duration(60000)).ok());
+  ASSERT_TRUE(other->PutMember(Member("pg-2"), Duration(60000)).ok());
+  ASSERT_TRUE(other->DeleteMember("pg-2").ok());
+  auto before = other->Load();
+  ASSERT_TRUE(before.ok()) << before.error().ToString();
+  ASSERT_TRUE(before->config.has_value());
+  EXPECT_EQ(*before->config, *seen);
+
+  auto swapped = ctl->WriteConfig(PausedConfig(true), seen->revision);
+  ASSERT_TRUE(swapped.ok()) << swapped.error().ToString();
+  EXPECT_TRUE(*swapped);
+  auto after = other->Load();
+  ASSERT_TRUE(after.ok()) << after.error().ToString();
+  ASSERT_TRUE(after->config.has_value());
+  EXPECT_EQ(after->config->parameters.size(), 0u);
+  EXPECT_EQ(after->history, before->history) << "the config write kept the other keys";
+  EXPECT_EQ(after->sync, before->sync) << "neither the sync record nor its revision moved";
+  ASSERT_TRUE(after->initialize.has_value());
+  EXPECT_EQ(after->initialize->system_id, "7000000000000000001");
+  ASSERT_TRUE(after->leader.has_value());
+  EXPECT_EQ(after->leader->holder, "pg-1");
+}
+
+// ---------------------------------------------------------------------------------------------
 // switchover
 
 // The switchover request in the store; nullopt when absent or unreadable.
@@ -1375,6 +1534,29 @@ TEST_P(StoreContractTest, WaitForChangeWakesOnSwitchoverRequestedOrCleared) {
   EXPECT_LT(elapsed, Prompt());
 }
 
+TEST_P(StoreContractTest, WaitForChangeWakesOnConfigChanges) {
+  auto waiter = Open();
+  auto other = Open();
+  uint64_t token = SettledToken(*waiter), next = 0;
+
+  auto elapsed = WaitAcross(*waiter, token, [&] {
+    auto r = other->WriteConfig(PausedConfig(true), std::nullopt);
+    EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
+  }, &next);
+  EXPECT_NE(next, token) << "creating the config wakes the waiter";
+  EXPECT_LT(elapsed, Prompt());
+  token = SettledToken(*waiter);
+
+  auto current = LoadConfig(*other);
+  ASSERT_TRUE(current.has_value());
+  elapsed = WaitAcross(*waiter, token, [&] {
+    auto r = other->WriteConfig(PausedConfig(false), current->revision);
+    EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
+  }, &next);
+  EXPECT_NE(next, token) << "changing the config wakes the waiter";
+  EXPECT_LT(elapsed, Prompt());
+}
+
 TEST_P(StoreContractTest, RenewalsAndMemberRefreshesDoNotWakeTheWaiter) {
   auto waiter = Open();
   auto other = Open();
@@ -1534,6 +1716,11 @@ TEST_P(StoreContractTest, UnreachableStoreIsAnErrorNotARefusalAndRecovers) {
       expect_unavailable("RequestSwitchover", [&] {
         return of(s->RequestSwitchover(SwitchoverRecord{"pg-0", "pg-9", WallTime{0}, WallTime{1}}));
       }, false);
+      // `ctl edit-config` and `ctl pause` (the key is absent: a revision would be refused).
+      expect_unavailable("WriteConfig (absent)",
+                         [&] { return of(s->WriteConfig(PausedConfig(true), std::nullopt)); }, false);
+      expect_unavailable("WriteConfig (revision)",
+                         [&] { return of(s->WriteConfig(PausedConfig(true), 1)); }, false);
     }
     // Waiting on a store that cannot be reached reports it (no silent timeouts while the store is
     // gone). SQLite reads through the lock: its wait times out normally.
@@ -1569,6 +1756,7 @@ TEST_P(StoreContractTest, UnreachableStoreIsAnErrorNotARefusalAndRecovers) {
     // for that: the sync record only ever names standbys PostgreSQL already waits for).
     EXPECT_FALSE(view->sync.has_value());
     EXPECT_FALSE(view->switchover.has_value());
+    EXPECT_FALSE(view->config.has_value());
   }
   ASSERT_EQ(view->members.size(), 1u);
   auto renew = holder->RenewLeader(Req("pg-0", 0x900, 1, kLongTtl), 1);

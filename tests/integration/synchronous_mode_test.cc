@@ -156,3 +156,46 @@ TEST(SynchronousMode, NoAcknowledgedCommitIsLostAcrossRepeatedKills) {
 
 }  // namespace
 }  // namespace pgpilot::testing
+
+namespace pgpilot::testing {
+namespace {
+
+TEST(SynchronousMode, AnOperatorFailsOverToAMemberOutsideTheSetOnlyWhenForced) {
+  LocalClusterUnderTest cluster(3, kTtl, "", {"--synchronous-mode", "on"});
+  CommandResult up = cluster.Up();
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  std::string standby;
+  ASSERT_TRUE(WaitUntil([&] { return Protected(cluster, &standby); }, seconds(60))) << cluster.ListJson().dump(2);
+  auto primary = cluster.Primary();
+  ASSERT_TRUE(primary.has_value());
+  std::string outsider;
+  for (const auto& m : cluster.Members()) {
+    if (m.name != primary->name && m.name != standby) outsider = m.name;
+  }
+  auto sync_member = cluster.Member(standby);
+  ASSERT_TRUE(sync_member.has_value());
+  // The primary and its synchronous standby die: the third member may not take over by itself.
+  for (const MemberView& m : {*primary, *sync_member}) {
+    ASSERT_EQ(kill(m.agent_pid, SIGKILL), 0);
+    ASSERT_EQ(kill(m.postgres_pid, SIGKILL), 0);
+  }
+  std::this_thread::sleep_for(seconds(3 * kTtl));
+  EXPECT_FALSE(cluster.Primary().has_value()) << cluster.ListJson().dump(2);
+  auto reason = cluster.Member(outsider);
+  ASSERT_TRUE(reason.has_value());
+
+  CommandResult refused = RunPgpilot({"ctl", "--dir", cluster.dir(), "failover", "--to", outsider, "--yes"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("synchronous set"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("--force"), std::string::npos) << refused.output;
+
+  CommandResult forced =
+      RunPgpilot({"ctl", "--dir", cluster.dir(), "failover", "--to", outsider, "--force", "--yes"}, 90);
+  ASSERT_EQ(forced.exit_code, 0) << forced.output << "\n" << cluster.ListJson().dump(2);
+  EXPECT_NE(forced.output.find(outsider + " is the primary"), std::string::npos) << forced.output;
+  std::string error;
+  EXPECT_TRUE(cluster.SqlOnPrimary("CREATE TABLE after_forced_failover (id int)", &error)) << error;
+}
+
+}  // namespace
+}  // namespace pgpilot::testing
