@@ -107,6 +107,8 @@ int RunCommandLine(int argc, char** argv) {
                          "The member to take over (default: the most advanced eligible replica)");
   switchover->add_option("--at", switchover_options.at, "Not before this UTC time (2026-12-02T10:00:00Z)");
   switchover->add_flag("--force", switchover_options.force, "Hand over even to a lagging replica");
+  switchover->add_flag("--cancel", switchover_options.cancel,
+                       "Drop the pending switchover (or failover) request instead");
   switchover->add_option("--wait", switchover_wait, "Seconds to wait for the new primary")->default_val(60);
 
   FailoverOptions failover_options;

@@ -159,6 +159,18 @@ int CtlDsn(const CtlTarget& target, bool replicas) {
 }
 
 int CtlSwitchover(const CtlTarget& target, const SwitchoverOptions& options) {
+  if (options.cancel) {
+    RealClock clock;
+    auto session = OpenSession(target, clock);
+    if (!session.ok()) return Report(session.error());
+    if (!session->view.switchover) {
+      std::cout << "no switchover or failover request is pending\n";
+      return 0;
+    }
+    if (Status s = session->store->ClearSwitchover(); !s.ok()) return Report(s.error());
+    std::cout << "dropped the request for " << session->view.switchover->to << "\n";
+    return 0;
+  }
   std::optional<WallTime> not_before;
   if (!options.at.empty()) {
     not_before = ParseWallTime(options.at);

@@ -31,6 +31,7 @@ struct SwitchoverOptions {
   std::string to;        // empty: the best eligible replica
   std::string at;        // UTC time "2026-12-02T10:00:00Z"; empty: now
   bool force = false;    // skip the lag check
+  bool cancel = false;   // drop the pending switchover or failover request instead
   Duration wait{60000};  // how long to wait for the new primary (immediate switchovers)
 };
 // Writes the switchover request to the store and waits until the target leads (or the leader

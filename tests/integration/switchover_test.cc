@@ -95,6 +95,10 @@ TEST(Switchover, RefusesWhatCannotWorkAndSaysWhy) {
     return json.dump().find("scheduled for") != std::string::npos;
   }, seconds(10))) << cluster.ListJson().dump(2);
   EXPECT_EQ(cluster.Primary()->name, primary->name) << "nothing happens before the time";
+  CommandResult cancel = RunPgpilot({"ctl", "--dir", cluster.dir(), "switchover", "--cancel"});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
+  EXPECT_NE(cancel.output.find("dropped the request"), std::string::npos) << cancel.output;
+  EXPECT_TRUE(cluster.ListJson()["switchover"].is_null()) << cluster.ListJson().dump(2);
 }
 
 }  // namespace
