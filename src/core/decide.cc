@@ -532,8 +532,10 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
     if (backing_off) return b.Done(NodeState::kStopped, failure + retry_text);
     if (rec && rec->released && rec->holder == me && local.was_primary) {
       const SwitchoverRecord* handover = HandoverInProgress(v);
+      // Counted from when we saw our release (as the target and the others count it), not
+      // from the decision to hand over: the checkpoint and the stop took part of it.
       if (handover != nullptr && m.handover_since != MonoTime{} &&
-          o.now - m.handover_since < o.settings.ttl) {
+          leader.unchanged_for < o.settings.ttl) {
         return b.Done(NodeState::kStopped,
                       "handing the lease over to " + handover->to + " (switchover): waiting for it to "
                       "take over; we take the lease back if it has not within " +

@@ -49,7 +49,8 @@ struct AgentMemory {
   std::string previous_leader;         // set when we start a promotion, for the history entry
   std::string promotion_reason;
   SyncJoin sync_join;                  // primary, synchronous mode: the standby being added
-  MonoTime handover_since;             // when we stopped to hand the lease over (switchover)
+  MonoTime handover_since;             // when we decided to hand the lease over (switchover);
+                                       // unset: no handover of ours is under way
   uint64_t clean_follow_term = 0;      // the leader term we last followed without pg_rewind
   std::optional<DynamicConfig> config; // the store's `config` key as last read (kept while the
                                        // store is unreachable)

@@ -1217,10 +1217,12 @@ TEST(DecideSwitchover, TheTargetTakesTheReleasedLeaseAtOnceAndTheOthersWait) {
 }
 
 TEST(DecideSwitchover, TheOldLeaderWaitsThenFollowsWithoutRewindOrTakesTheLeaseBack) {
+  // `since`: how long ago we first saw our released record.
   auto old_leader = [](Duration since) {
-    return Obs("pg-0", N::kStopped).Stopped(/*was_primary=*/true).Leader(Released("pg-0", 2, 8, 0x5000100))
+    return Obs("pg-0", N::kStopped).Stopped(/*was_primary=*/true)
+        .Leader(Released("pg-0", 2, 8, 0x5000100), since)
         .View([](ClusterView& v) { v.switchover = SwitchoverRecord{"pg-0", "pg-1", {}, {}}; })
-        .Memory([&](AgentMemory& m) { m.handover_since = kNow - since; })
+        .Memory([&](AgentMemory& m) { m.handover_since = kNow - since - Duration(3000); })
         .Local([](LocalState& l) {
           l.clean_shutdown = true;
           l.wal_position = Lsn{0x5000028};
