@@ -284,6 +284,16 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
 
   // How soon a waiter must see another instance's change.
   milliseconds Prompt() const { return IsEtcd() ? milliseconds(2000) : milliseconds(1500); }
+  // `change`, run from another thread, must wake `waiter` (waiting from `token`) within
+  // Prompt(); returns the token once the waiter has settled again.
+  uint64_t ExpectWakes(Store& waiter, uint64_t token, const std::string& what,
+                       const std::function<void()>& change) {
+    uint64_t next = 0;
+    milliseconds elapsed = WaitAcross(waiter, token, change, &next);
+    EXPECT_NE(next, token) << what << " wakes the waiter";
+    EXPECT_LT(elapsed, Prompt()) << what;
+    return SettledToken(waiter);
+  }
   // How soon a waiter must see a change it already missed.
   milliseconds AtOnce() const { return IsEtcd() ? milliseconds(1000) : milliseconds(500); }
   // Whether the store itself removes a leader record whose ttl passed (etcd's leases do; for the
@@ -1470,91 +1480,57 @@ TEST_P(StoreContractTest, WaitForChangeWakesPromptlyOnLeaderChangesFromAnotherIn
   EXPECT_LT(elapsed, Prompt());
   token = SettledToken(*waiter);
 
-  elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(*other->ReleaseLeader(Req("pg-1"), 1)); }, &next);
-  EXPECT_NE(next, token) << "release wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
-  token = SettledToken(*waiter);
-
+  token = ExpectWakes(*waiter, token, "release", [&] { EXPECT_TRUE(*other->ReleaseLeader(Req("pg-1"), 1)); });
   auto released = other->Load();
   ASSERT_TRUE(released.ok() && released->leader.has_value());
-  elapsed = WaitAcross(*waiter, token, [&] {
+  ExpectWakes(*waiter, token, "a takeover by another holder", [&] {
     EXPECT_TRUE(other->AcquireLeader(Req("pg-2"), released->leader->revision)->granted);
-  }, &next);
-  EXPECT_NE(next, token) << "a takeover by another holder wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
+  });
 }
 
 TEST_P(StoreContractTest, WaitForChangeWakesOnInitializeChanges) {
   auto waiter = Open();
   auto other = Open();
-  uint64_t token = SettledToken(*waiter), next = 0;
-
-  auto elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(*other->ClaimInitialize("pg-1", "")); }, &next);
-  EXPECT_NE(next, token) << "a claim wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
-  token = SettledToken(*waiter);
-
-  elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(*other->AbandonInitialize("pg-1")); }, &next);
-  EXPECT_NE(next, token) << "an abandoned claim wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
+  uint64_t token = SettledToken(*waiter);
+  token = ExpectWakes(*waiter, token, "a claim", [&] { EXPECT_TRUE(*other->ClaimInitialize("pg-1", "")); });
+  ExpectWakes(*waiter, token, "an abandoned claim", [&] { EXPECT_TRUE(*other->AbandonInitialize("pg-1")); });
 }
 
 TEST_P(StoreContractTest, WaitForChangeWakesOnMembersJoiningOrLeaving) {
   auto waiter = Open();
   auto other = Open();
-  uint64_t token = SettledToken(*waiter), next = 0;
-
-  auto elapsed = WaitAcross(*waiter, token, [&] {
+  uint64_t token = SettledToken(*waiter);
+  token = ExpectWakes(*waiter, token, "a member joining", [&] {
     EXPECT_TRUE(other->PutMember(Member("pg-2"), Duration(60000)).ok());
-  }, &next);
-  EXPECT_NE(next, token) << "a member joining wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
-  token = SettledToken(*waiter);
-
-  elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(other->DeleteMember("pg-2").ok()); }, &next);
-  EXPECT_NE(next, token) << "a member leaving wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
+  });
+  ExpectWakes(*waiter, token, "a member leaving", [&] { EXPECT_TRUE(other->DeleteMember("pg-2").ok()); });
 }
 
 TEST_P(StoreContractTest, WaitForChangeWakesOnSwitchoverRequestedOrCleared) {
   auto waiter = Open();
   auto other = Open();
-  uint64_t token = SettledToken(*waiter), next = 0;
-
-  auto elapsed = WaitAcross(*waiter, token, [&] {
+  uint64_t token = SettledToken(*waiter);
+  token = ExpectWakes(*waiter, token, "a switchover request", [&] {
     auto r = other->RequestSwitchover(SwitchoverRecord{"pg-0", "pg-1", WallTime{0}, WallTime{1}});
     EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
-  }, &next);
-  EXPECT_NE(next, token) << "a switchover request wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
-  token = SettledToken(*waiter);
-
-  elapsed = WaitAcross(*waiter, token, [&] { EXPECT_TRUE(other->ClearSwitchover().ok()); }, &next);
-  EXPECT_NE(next, token) << "clearing the switchover wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
+  });
+  ExpectWakes(*waiter, token, "clearing the switchover", [&] { EXPECT_TRUE(other->ClearSwitchover().ok()); });
 }
 
 TEST_P(StoreContractTest, WaitForChangeWakesOnConfigChanges) {
   auto waiter = Open();
   auto other = Open();
-  uint64_t token = SettledToken(*waiter), next = 0;
-
-  auto elapsed = WaitAcross(*waiter, token, [&] {
+  uint64_t token = SettledToken(*waiter);
+  token = ExpectWakes(*waiter, token, "creating the config", [&] {
     auto r = other->WriteConfig(PausedConfig(true), std::nullopt);
     EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
-  }, &next);
-  EXPECT_NE(next, token) << "creating the config wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
-  token = SettledToken(*waiter);
-
+  });
   auto current = LoadConfig(*other);
   ASSERT_TRUE(current.has_value());
-  elapsed = WaitAcross(*waiter, token, [&] {
+  ExpectWakes(*waiter, token, "changing the config", [&] {
     auto r = other->WriteConfig(PausedConfig(false), current->revision);
     EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
-  }, &next);
-  EXPECT_NE(next, token) << "changing the config wakes the waiter";
-  EXPECT_LT(elapsed, Prompt());
+  });
 }
 
 TEST_P(StoreContractTest, RenewalsAndMemberRefreshesDoNotWakeTheWaiter) {
