@@ -133,6 +133,17 @@ void AddTakeSyncSet(const Observation& o, Builder& b) {
   b.Add(WriteSyncOver(sync, SyncRecord{o.settings.member_name, {}, 0}));
 }
 
+// A primary's synchronous standbys (sync_standbys.h): their actions after ours, the join in
+// progress remembered; the plan's summary for the reason ("" when there is nothing to say).
+std::string AddSyncPlan(const Observation& o, Builder& b) {
+  AgentMemory& m = b.memory();
+  SyncPlan sync = PlanSyncStandbys(o.settings.synchronous_mode, o.settings.synchronous_node_count,
+                                   o.settings.member_name, *o.view, o.local, m.sync_join, o.now);
+  for (Action& action : sync.actions) b.Add(std::move(action));
+  m.sync_join = sync.join;
+  return sync.summary.empty() ? std::string() : "; " + sync.summary;
+}
+
 // Why our own lease is not provable right now, or nullopt when it is.
 std::optional<std::string> WhyLeaseUnprovable(const Observation& o) {
   const AgentMemory& m = o.memory;
@@ -325,10 +336,10 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
   if (manual != nullptr && manual->to != me) {
     const MemberStatus* target = v.FindMember(manual->to);
     bool fresh = o.wall_now.unix_ms - manual->requested.unix_ms < 2 * o.settings.ttl.count();
-    if (target == nullptr || target->role != "replica" || !fresh) manual = nullptr;
-  }
-  if (manual != nullptr && manual->to != me) {
-    return b.Done(NodeState::kReplica, lease_text + "; an operator's failover names " + manual->to);
+    if (target != nullptr && target->role == "replica" && fresh) {
+      return b.Done(NodeState::kReplica, lease_text + "; an operator's failover names " + manual->to);
+    }
+    manual = nullptr;
   }
   const bool forced = manual != nullptr && manual->force;
   const bool sync_mode = o.settings.synchronous_mode != SyncMode::kOff;
@@ -643,14 +654,10 @@ Decision WithView(const Observation& o, Builder& b, const std::optional<TaskStat
                           FormatWallTime(request.not_before);
       }
     }
-    SyncPlan sync = PlanSyncStandbys(o.settings.synchronous_mode, o.settings.synchronous_node_count,
-                                     me, v, local, m.sync_join, o.now);
-    for (Action& action : sync.actions) b.Add(std::move(action));
-    m.sync_join = sync.join;
-    return b.Done(NodeState::kPrimary,
-                  "holding the leader lease (term " + std::to_string(m.lease->term) + ")" +
-                      switchover_note +
-                      (sync.summary.empty() ? std::string() : "; " + sync.summary));
+    std::string sync_note = AddSyncPlan(o, b);
+    return b.Done(NodeState::kPrimary, "holding the leader lease (term " +
+                                           std::to_string(m.lease->term) + ")" + switchover_note +
+                                           sync_note);
   }
   return RunningReplica(o, b, leader);
 }
@@ -686,15 +693,9 @@ Decision Paused(const Observation& o, Builder& b) {
   const LocalState& local = o.local;
   AgentMemory& m = b.memory();
   if (m.lease && o.view.ok()) b.Add(RenewLease{m.lease->term});
+  // A synchronous standby that fails must still leave the set, or every commit waits for it.
   std::string sync_note;
-  if (m.lease && o.view.ok() && local.is_running_primary()) {
-    // A synchronous standby that fails must still leave the set, or every commit waits for it.
-    SyncPlan sync = PlanSyncStandbys(o.settings.synchronous_mode, o.settings.synchronous_node_count,
-                                     o.settings.member_name, *o.view, local, m.sync_join, o.now);
-    for (Action& action : sync.actions) b.Add(std::move(action));
-    m.sync_join = sync.join;
-    if (!sync.summary.empty()) sync_note = "; " + sync.summary;
-  }
+  if (m.lease && o.view.ok() && local.is_running_primary()) sync_note = AddSyncPlan(o, b);
   NodeState state = local.is_running_primary() ? NodeState::kPrimary
                     : local.is_running_replica() ? NodeState::kReplica
                     : local.running ? o.memory.state
