@@ -102,10 +102,14 @@ int64_t PgController::RunningPostmasterPid() const {
   return pid;
 }
 
-std::string PgController::ManagedSetting(const std::string& name) const {
+std::string PgController::ManagedConf() const {
   auto conf = ReadFile(DataPath(kManagedConfFile));
-  if (!conf.ok()) return "";
-  return RenderedSetting(*conf, name).value_or("");
+  return conf.ok() ? *conf : std::string();
+}
+
+void PgController::Reload() const {
+  int64_t pid = RunningPostmasterPid();
+  if (pid > 0) SignalProcess(static_cast<pid_t>(pid), SIGHUP);
 }
 
 namespace {
@@ -285,10 +289,9 @@ LocalState PgController::Observe() {
   s.data_dir_detail = inspection.detail;
   if (s.data_dir != DataDirKind::kValid) return s;
   s.standby_signal = PathExists(DataPath("standby.signal"));
-  if (auto managed = ReadFile(DataPath(kManagedConfFile)); managed.ok()) {
-    s.cluster_parameters = RenderedClusterParameters(*managed);
-  }
-  s.upstream = ConninfoHostPort(ManagedSetting("primary_conninfo"));
+  const std::string managed = ManagedConf();
+  s.cluster_parameters = RenderedClusterParameters(managed);
+  s.upstream = ConninfoHostPort(RenderedSetting(managed, "primary_conninfo").value_or(""));
   s.postgres_pid = RunningPostmasterPid();
   s.running = s.postgres_pid > 0;
   if (s.running) QueryRunningState(&s);
@@ -310,9 +313,10 @@ Status PgController::WriteConfiguration(StartRole role, const std::optional<Memb
   std::optional<MemberEndpoint> follow = role == StartRole::kReplica ? upstream : std::nullopt;
   // The synchronous standbys survive every rewrite: a restart must not stop waiting for them.
   // So do the cluster-wide parameters.
-  std::string sync_names = synchronous_standby_names.value_or(ManagedSetting("synchronous_standby_names"));
-  auto managed = ReadFile(DataPath(kManagedConfFile));
-  Parameters cluster_parameters = managed.ok() ? RenderedClusterParameters(*managed) : Parameters{};
+  const std::string managed = ManagedConf();
+  std::string sync_names = synchronous_standby_names.value_or(
+      RenderedSetting(managed, "synchronous_standby_names").value_or(""));
+  Parameters cluster_parameters = RenderedClusterParameters(managed);
   if (Status s = WriteFileAtomic(DataPath(kManagedConfFile),
                                  RenderManagedConf(instance_, follow, sync_names, cluster_parameters), 0600);
       !s.ok()) {
@@ -446,16 +450,14 @@ Status PgController::Promote(Timeline current, Timeline timeline) {
 
 Status PgController::Follow(const std::optional<MemberEndpoint>& upstream) {
   if (Status s = WriteConfiguration(StartRole::kReplica, upstream); !s.ok()) return s;
-  int64_t pid = RunningPostmasterPid();
-  if (pid > 0) SignalProcess(static_cast<pid_t>(pid), SIGHUP);  // reload: primary_conninfo since PG 13
+  Reload();  // primary_conninfo is reloadable since PostgreSQL 13
   return Status::Ok();
 }
 
 Status PgController::SetSyncStandbys(const std::vector<std::string>& names) {
   std::string value = SynchronousStandbyNames(names);
   if (Status s = WriteConfiguration(StartRole::kPrimary, std::nullopt, value); !s.ok()) return s;
-  int64_t pid = RunningPostmasterPid();
-  if (pid > 0) SignalProcess(static_cast<pid_t>(pid), SIGHUP);
+  Reload();
   LogInfo("synchronous_standby_names = '" + value + "'");
   return Status::Ok();
 }
@@ -467,8 +469,7 @@ Status PgController::SetParameters(const Parameters& parameters) {
       !s.ok()) {
     return s;
   }
-  int64_t pid = RunningPostmasterPid();
-  if (pid > 0) SignalProcess(static_cast<pid_t>(pid), SIGHUP);
+  Reload();
   LogInfo("cluster-wide PostgreSQL parameters written (" + std::to_string(parameters.size()) +
           "); PostgreSQL reloads them");
   return Status::Ok();

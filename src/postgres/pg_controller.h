@@ -81,8 +81,10 @@ class PgController final : public PostgresController {
   // Primary: synchronous_standby_names in effect and pg_stat_replication (mu_ held).
   void QueryStandbys(LocalState* s);
   void ReadControlData(LocalState* s);
-  // A setting of the managed configuration file as written ("" when unset or unreadable).
-  std::string ManagedSetting(const std::string& name) const;
+  // The managed configuration file as written ("" when missing or unreadable).
+  std::string ManagedConf() const;
+  // SIGHUP to the running postmaster, if any: PostgreSQL rereads its configuration.
+  void Reload() const;
   Lsn TimelineSwitchLsn(Timeline timeline) const;
   // The highest timeline of the WAL segment files in pg_wal (0 if none).
   Timeline NewestSegmentTimeline() const;
