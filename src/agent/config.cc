@@ -281,7 +281,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     if (c.state_dir.empty()) c.state_dir = DirName(c.data_dir);
     PGPILOT_TRY(root.String("run_as", &c.run_as));
     PGPILOT_TRY(root.Seconds("ttl", kMinimumTtl, &c.ttl));
-    PGPILOT_TRY(root.Seconds("loop_wait", Duration(100), &c.loop_wait));
+    PGPILOT_TRY(root.Seconds("loop_wait", kMinimumLoopWait, &c.loop_wait));
     if (c.loop_wait * 2 > c.ttl) {
       return root.Bad("loop_wait", "must be at most half of ttl (" + FormatSeconds(c.ttl) + ")");
     }

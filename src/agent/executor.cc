@@ -95,6 +95,11 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             if (!written.ok()) return written.error();
             return *written ? Status::Ok() : Refused("the sync key changed meanwhile");
           },
+          [&](const WriteRequests& a) -> Status {
+            auto written = store_.WriteRequests(a.record, a.expected_revision);
+            if (!written.ok()) return written.error();
+            return *written ? Status::Ok() : Refused("the requests key changed meanwhile");
+          },
           [&](const Bootstrap&) -> Status {
             return Launch(TaskKind::kBootstrap, [pg] { return pg->Bootstrap(); });
           },
@@ -124,7 +129,8 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
       action);
 }
 
-ExecutionReport Executor::Run(const std::vector<Action>& actions, const LocalState& local) {
+ExecutionReport Executor::Run(const std::vector<Action>& actions, const LocalState& local, Duration ttl) {
+  ttl_ = ttl;
   ExecutionReport report;
   for (const Action& action : actions) {
     Status s = Do(action, local, &report);

@@ -26,12 +26,12 @@ struct ExecutionReport {
 
 class Executor {
  public:
-  Executor(std::string member, Duration ttl, Store& store, PostgresController& postgres,
-           TaskRunner& tasks, const Clock& clock)
-      : member_(std::move(member)), ttl_(ttl), store_(store), postgres_(postgres), tasks_(tasks),
-        clock_(clock) {}
+  Executor(std::string member, Store& store, PostgresController& postgres, TaskRunner& tasks,
+           const Clock& clock)
+      : member_(std::move(member)), store_(store), postgres_(postgres), tasks_(tasks), clock_(clock) {}
 
-  ExecutionReport Run(const std::vector<Action>& actions, const LocalState& local);
+  // `ttl` is the lease time to live in force (the agent's, or the cluster-wide one).
+  ExecutionReport Run(const std::vector<Action>& actions, const LocalState& local, Duration ttl);
 
   // Called the moment a lease write is granted, before the next action runs (promote, start as
   // primary): the HA loop arms the fence watchdog there, not after the whole decision.
@@ -45,7 +45,7 @@ class Executor {
   Status Launch(TaskKind kind, std::function<Status()> work);
 
   std::string member_;
-  Duration ttl_;
+  Duration ttl_{0};  // of the decision being run
   Store& store_;
   PostgresController& postgres_;
   TaskRunner& tasks_;

@@ -28,10 +28,11 @@ HaLoop::HaLoop(const AgentConfig& config, Store& store, PostgresController& post
       settings_{config.name,  config.ttl,       config.loop_wait,
                 config.maximum_lag_on_failover, config.tags, config.synchronous_mode,
                 config.synchronous_node_count},
+      in_force_(settings_),
       store_(store),
       postgres_(postgres),
       tasks_(tasks),
-      executor_(config.name, config.ttl, store, postgres, tasks, clock),
+      executor_(config.name, store, postgres, tasks, clock),
       watchdog_(watchdog),
       clock_(clock),
       board_(board) {
@@ -50,7 +51,7 @@ void HaLoop::Run(const std::atomic<bool>& stop) {
 }
 
 void HaLoop::WaitForNextTick(const std::atomic<bool>& stop) {
-  MonoTime wake = NextWakeup(memory_, clock_.Now(), config_.loop_wait);
+  MonoTime wake = NextWakeup(memory_, clock_.Now(), in_force_.loop_wait);
   while (!stop.load()) {
     MonoTime now = clock_.Now();
     if (now >= wake) return;
@@ -94,7 +95,9 @@ void HaLoop::Tick() {
   }
   LogDecision(memory_.state, d);
 
-  ExecutionReport report = executor_.Run(d.actions, o.local);
+  // The cluster-wide ttl and loop_wait (store's `config`) take effect from this decision on.
+  in_force_ = WithDynamicConfig(settings_, d.memory.config);
+  ExecutionReport report = executor_.Run(d.actions, o.local, in_force_.ttl);
   memory_ = d.memory;
   if (report.lease) memory_ = ApplyLeaseOutcome(memory_, *report.lease);
 
@@ -141,7 +144,7 @@ MemberStatus HaLoop::BuildMember(const Observation& o, NodeState state, const st
 
 void HaLoop::Publish(const Observation& o, const Decision& d) {
   MemberStatus member = BuildMember(o, d.next, d.reason);
-  Status put = store_.PutMember(member, config_.ttl);
+  Status put = store_.PutMember(member, in_force_.ttl);
   if (!put.ok()) LogDebug("cannot publish member status: " + put.ToString());
 
   auto snap = std::make_shared<AgentSnapshot>();
@@ -151,7 +154,7 @@ void HaLoop::Publish(const Observation& o, const Decision& d) {
   if (!o.view.ok()) snap->store_error = o.view.error().ToString();
   if (o.view.ok()) snap->cluster = *o.view;
   snap->last_loop = clock_.Now();
-  snap->ttl = config_.ttl;
+  snap->ttl = in_force_.ttl;
   board_.Publish(std::move(snap));
 }
 
@@ -173,7 +176,7 @@ void HaLoop::Shutdown() {
   if (!stopped.ok()) LogError("stopping PostgreSQL failed: " + stopped.ToString());
   LocalState after = postgres_.Observe();
   if (memory_.lease) {
-    LeaseRequest req{config_.name, config_.ttl, after.wal_position, after.timeline};
+    LeaseRequest req{config_.name, in_force_.ttl, after.wal_position, after.timeline};
     auto released = store_.ReleaseLeader(req, memory_.lease->term);
     if (released.ok() && *released) {
       LogInfo("released the leader lease at " + after.wal_position.ToString() +
@@ -189,7 +192,7 @@ void HaLoop::Shutdown() {
   o.view = store_.Load();
   o.local = after;
   MemberStatus member = BuildMember(o, NodeState::kStopped, "the agent stopped");
-  (void)store_.PutMember(member, config_.ttl);
+  (void)store_.PutMember(member, in_force_.ttl);
 }
 
 }  // namespace pgpilot

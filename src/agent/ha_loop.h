@@ -37,7 +37,8 @@ class HaLoop {
   void LogDecision(NodeState from, const Decision& d);
 
   const AgentConfig& config_;
-  HaSettings settings_;
+  HaSettings settings_;   // from the agent's config file
+  HaSettings in_force_;   // ... with the store's cluster-wide settings over it, as last decided
   Store& store_;
   PostgresController& postgres_;
   TaskRunner& tasks_;

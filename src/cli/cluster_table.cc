@@ -1,4 +1,6 @@
 #include "cli/cluster_table.h"
+
+#include "core/member_requests.h"
 #include "platform/json_text.h"
 
 #include <nlohmann/json.hpp>
@@ -126,6 +128,12 @@ std::string RenderClusterTable(const std::string& cluster, const ClusterView& vi
     }
     if (r.member && r.member->pending_restart) {
       out += r.name + ": restart pending (a changed PostgreSQL parameter takes effect on restart)\n";
+    }
+  }
+  if (view.requests) {
+    for (const MemberRequest& request : view.requests->requests) {
+      out += request.member + ": " + DescribeRequest(request) + " requested" +
+             (request.refused.empty() ? std::string(", not carried out yet") : ", refused: " + request.refused) + "\n";
     }
   }
   return out;

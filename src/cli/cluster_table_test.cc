@@ -281,5 +281,16 @@ TEST(ClusterTable, JsonListsMembersInOrder) {
   EXPECT_EQ(j["history"][0]["time"], "1970-01-01T00:00:00.000Z");
 }
 
+TEST(ClusterTable, PendingAndRefusedOperatorRequestsAreListed) {
+  ClusterView v = Healthy();
+  EXPECT_THAT(RenderClusterTable("orders", v, kConfigured), Not(HasSubstr("requested")));
+  v.requests = RequestsRecord{{MemberRequest{"pg-0", RequestKind::kReinit, false, WallTime{1}, "this member is the leader"},
+                               MemberRequest{"pg-2", RequestKind::kRestart, true, WallTime{1}, ""}},
+                              5};
+  std::string table = RenderClusterTable("orders", v, kConfigured);
+  EXPECT_THAT(table, HasSubstr("pg-0: reinit requested, refused: this member is the leader"));
+  EXPECT_THAT(table, HasSubstr("pg-2: restart (if pending) requested, not carried out yet"));
+}
+
 }  // namespace
 }  // namespace pgpilot

@@ -121,12 +121,30 @@ int RunCommandLine(int argc, char** argv) {
                      "Promote it even outside the synchronous set or lagging (may lose acknowledged commits)");
   failover->add_flag("--yes", failover_options.yes, "Do not ask for confirmation");
   failover->add_option("--wait", failover_wait, "Seconds to wait for the new primary")->default_val(60);
+  RestartOptions restart_options;
+  double restart_wait = 120;
+  auto* restart = ctl->add_subcommand(
+      "restart", "Restart PostgreSQL on one member (or every member): a clean stop and a start in\n"
+                 "the same role; a primary keeps its lease, so nothing fails over.");
+  restart->add_option("member", restart_options.member, "The member (default: every member)");
+  restart->add_flag("--pending", restart_options.pending,
+                    "Only members where a changed parameter waits for a restart");
+  restart->add_option("--wait", restart_wait, "Seconds to wait for PostgreSQL to be back")->default_val(120);
+  ReinitOptions reinit_options;
+  double reinit_wait = 600;
+  auto* reinit = ctl->add_subcommand(
+      "reinit", "Re-initialize a replica: its data directory is moved aside (kept, never deleted)\n"
+                "and cloned afresh from the leader (asks to confirm).");
+  reinit->add_option("member", reinit_options.member, "The replica to re-initialize")->required();
+  reinit->add_flag("--yes", reinit_options.yes, "Do not ask for confirmation");
+  reinit->add_option("--wait", reinit_wait, "Seconds to wait for it to run as a replica again")->default_val(600);
   auto* show_config = ctl->add_subcommand(
       "show-config", "The cluster-wide settings in the store (they override the agents' config files).");
   std::vector<std::string> config_sets;
   auto* edit_config = ctl->add_subcommand(
       "edit-config", "Change the cluster-wide settings: in $EDITOR, or with --set KEY=VALUE (repeated).\n"
-                     "Settings: pause, maximum_lag_on_failover, synchronous_mode, synchronous_node_count,\n"
+                     "Settings: pause, ttl, loop_wait (seconds), maximum_lag_on_failover, synchronous_mode,\n"
+                     "synchronous_node_count,\n"
                      "postgresql.parameters.NAME; an empty VALUE unsets one.");
   edit_config->add_option("--set", config_sets, "KEY=VALUE, repeated");
   auto* pause = ctl->add_subcommand(
@@ -206,6 +224,14 @@ int RunCommandLine(int argc, char** argv) {
   if (failover->parsed()) {
     failover_options.wait = Seconds(failover_wait);
     return CtlFailover(target, failover_options);
+  }
+  if (restart->parsed()) {
+    restart_options.wait = Seconds(restart_wait);
+    return CtlRestart(target, restart_options);
+  }
+  if (reinit->parsed()) {
+    reinit_options.wait = Seconds(reinit_wait);
+    return CtlReinit(target, reinit_options);
   }
   if (show_config->parsed()) return CtlShowConfig(target);
   if (edit_config->parsed()) return CtlEditConfig(target, config_sets);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "core/defaults.h"
 #include "postgres/settings.h"
 
 namespace pgpilot {
@@ -11,7 +12,7 @@ namespace {
 
 constexpr const char* kParameterPrefix = "postgresql.parameters.";
 constexpr const char* kAllowed =
-    "pause, maximum_lag_on_failover, synchronous_mode, synchronous_node_count, "
+    "pause, ttl, loop_wait, maximum_lag_on_failover, synchronous_mode, synchronous_node_count, "
     "postgresql.parameters.NAME";
 
 std::string Trim(const std::string& text) {
@@ -32,6 +33,41 @@ Error Bad(const std::string& key, const std::string& problem) {
   return InvalidArgument("setting '" + key + "' " + problem, "settings: " + std::string(kAllowed));
 }
 
+// "10", "2.5": seconds, to the millisecond.
+std::optional<Duration> Seconds(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789.") != std::string::npos ||
+      std::count(text.begin(), text.end(), '.') > 1 || text.size() > 12 || text == ".") {
+    return std::nullopt;
+  }
+  return Duration(static_cast<int64_t>(std::strtod(text.c_str(), nullptr) * 1000.0 + 0.5));
+}
+
+// Sets a duration setting from seconds, refusing values under `minimum`.
+Status SetSeconds(std::optional<Duration>* setting, const std::string& key, const std::string& value,
+                  Duration minimum) {
+  if (value.empty()) {
+    setting->reset();
+    return Status::Ok();
+  }
+  auto seconds = Seconds(value);
+  if (!seconds || *seconds < minimum) {
+    return Bad(key, "must be a number of seconds of at least " + FormatSeconds(minimum) + ", not '" + value + "'");
+  }
+  *setting = *seconds;
+  return Status::Ok();
+}
+
+std::string SecondsText(Duration d) {
+  std::string text = std::to_string(d.count() / 1000);
+  if (d.count() % 1000 != 0) {
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(d.count() % 1000));
+    text += frac;
+    while (text.back() == '0') text.pop_back();
+  }
+  return text;
+}
+
 }  // namespace
 
 Status SetDynamicSetting(DynamicConfig* c, const std::string& raw_key, const std::string& raw_value) {
@@ -40,6 +76,10 @@ Status SetDynamicSetting(DynamicConfig* c, const std::string& raw_key, const std
   if (key == "pause") {
     if (value != "true" && value != "false" && !value.empty()) return Bad(key, "must be true or false");
     c->pause = value == "true";
+  } else if (key == "ttl") {
+    if (Status st = SetSeconds(&c->ttl, key, value, kMinimumTtl); !st.ok()) return st;
+  } else if (key == "loop_wait") {
+    if (Status st = SetSeconds(&c->loop_wait, key, value, kMinimumLoopWait); !st.ok()) return st;
   } else if (key == "maximum_lag_on_failover") {
     if (value.empty()) {
       c->maximum_lag_on_failover.reset();
@@ -82,12 +122,23 @@ Status SetDynamicSetting(DynamicConfig* c, const std::string& raw_key, const std
   return Status::Ok();
 }
 
+Status CheckDynamicConfig(const DynamicConfig& c) {
+  if (c.ttl && c.loop_wait && *c.loop_wait * 2 > *c.ttl) {
+    return InvalidArgument("loop_wait " + FormatSeconds(*c.loop_wait) + " is more than half of ttl " +
+                               FormatSeconds(*c.ttl) + ": the leader could not renew its lease in time",
+                           "lower loop_wait or raise ttl");
+  }
+  return Status::Ok();
+}
+
 std::string RenderDynamicConfig(const DynamicConfig& c) {
   std::string out =
       "# Cluster-wide settings in the store; each overrides the agents' own config files.\n"
       "# One \"key: value\" per line; delete a line (or leave the value empty) to unset it.\n"
       "# Settings: " + std::string(kAllowed) + "\n";
   out += "pause: " + std::string(c.pause ? "true" : "false") + "\n";
+  if (c.ttl) out += "ttl: " + SecondsText(*c.ttl) + "\n";
+  if (c.loop_wait) out += "loop_wait: " + SecondsText(*c.loop_wait) + "\n";
   if (c.maximum_lag_on_failover) out += "maximum_lag_on_failover: " + std::to_string(*c.maximum_lag_on_failover) + "\n";
   if (c.synchronous_mode) out += "synchronous_mode: " + std::string(SyncModeName(*c.synchronous_mode)) + "\n";
   if (c.synchronous_node_count) out += "synchronous_node_count: " + std::to_string(*c.synchronous_node_count) + "\n";

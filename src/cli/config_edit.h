@@ -13,6 +13,9 @@ namespace pgpilot {
 // postgresql.parameters.NAME) to `value`; an empty value unsets it.
 Status SetDynamicSetting(DynamicConfig* config, const std::string& key, const std::string& value);
 
+// Settings that are wrong together: a loop_wait over half the ttl (both set here).
+Status CheckDynamicConfig(const DynamicConfig& config);
+
 // One "key: value" line per setting, after a comment saying how to edit them.
 std::string RenderDynamicConfig(const DynamicConfig& config);
 

@@ -38,7 +38,7 @@ TEST(DynamicConfigEdit, BadInputNamesTheKeyAndTheAllowedOnes) {
   DynamicConfig c;
   struct Case { std::string key, value, words; };
   for (const Case& bad : std::vector<Case>{
-           {"ttl", "5", "'ttl' is not a cluster-wide setting"},
+           {"scope", "x", "'scope' is not a cluster-wide setting"},
            {"pause", "yes", "true or false"},
            {"synchronous_mode", "always", "off, on or strict"},
            {"synchronous_node_count", "0", "1 to 16"},
@@ -53,6 +53,33 @@ TEST(DynamicConfigEdit, BadInputNamesTheKeyAndTheAllowedOnes) {
   auto line = ParseDynamicConfig("pause: false\nsynchronous_mode on\n");
   ASSERT_FALSE(line.ok());
   EXPECT_THAT(line.error().message, HasSubstr("line 2"));
+}
+
+TEST(DynamicConfigEdit, TtlAndLoopWaitInSecondsChecked) {
+  DynamicConfig c;
+  ASSERT_TRUE(SetDynamicSetting(&c, "ttl", "6").ok());
+  ASSERT_TRUE(SetDynamicSetting(&c, "loop_wait", "0.25").ok());
+  EXPECT_EQ(c.ttl, Duration(6000));
+  EXPECT_EQ(c.loop_wait, Duration(250));
+  EXPECT_TRUE(CheckDynamicConfig(c).ok());
+  auto parsed = ParseDynamicConfig(RenderDynamicConfig(c));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  EXPECT_EQ(*parsed, c) << RenderDynamicConfig(c);
+
+  Status short_ttl = SetDynamicSetting(&c, "ttl", "1.5");
+  ASSERT_FALSE(short_ttl.ok());
+  EXPECT_THAT(short_ttl.error().message, HasSubstr("at least 2"));
+  EXPECT_FALSE(SetDynamicSetting(&c, "loop_wait", "0.05").ok());
+  EXPECT_FALSE(SetDynamicSetting(&c, "loop_wait", "fast").ok());
+  EXPECT_FALSE(SetDynamicSetting(&c, "ttl", "1.2.3").ok());
+  EXPECT_EQ(c.ttl, Duration(6000)) << "a refused value changes nothing";
+
+  ASSERT_TRUE(SetDynamicSetting(&c, "loop_wait", "4").ok());
+  Status too_slow = CheckDynamicConfig(c);
+  ASSERT_FALSE(too_slow.ok());
+  EXPECT_THAT(too_slow.error().message, HasSubstr("more than half of ttl"));
+  ASSERT_TRUE(SetDynamicSetting(&c, "ttl", "").ok());
+  EXPECT_TRUE(CheckDynamicConfig(c).ok()) << "with one unset, the agent clamps to its own ttl";
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <iostream>
 #include <thread>
 
@@ -14,6 +16,7 @@
 #include "cli/config_edit.h"
 #include "cli/local_cluster.h"
 #include "core/defaults.h"
+#include "core/member_requests.h"
 #include "core/switchover.h"
 #include "platform/clock.h"
 #include "platform/files.h"
@@ -234,6 +237,7 @@ int UpdateConfig(const CtlTarget& target, const std::function<Status(DynamicConf
   const std::optional<DynamicConfig>& current = session->view.config;
   DynamicConfig config = current.value_or(DynamicConfig{});
   if (Status s = change(&config); !s.ok()) return Report(s.error());
+  if (Status s = CheckDynamicConfig(config); !s.ok()) return Report(s.error());
   auto written = session->store->WriteConfig(
       config, current ? std::optional<uint64_t>(current->revision) : std::nullopt);
   if (!written.ok()) return Report(written.error());
@@ -245,6 +249,154 @@ int UpdateConfig(const CtlTarget& target, const std::function<Status(DynamicConf
 }
 
 }  // namespace
+
+namespace {
+
+// Adds `added` to the `requests` key (replacing an older request of the same member) with a
+// compare-and-swap, read again and retried a few times when an agent wrote meanwhile.
+Status AddRequests(Store& store, const std::vector<MemberRequest>& added) {
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    auto view = store.Load();
+    if (!view.ok()) return view.error();
+    RequestsRecord record = view->requests.value_or(RequestsRecord{});
+    for (const MemberRequest& request : added) {
+      std::erase_if(record.requests, [&](const MemberRequest& r) { return r.member == request.member; });
+      record.requests.push_back(request);
+    }
+    std::sort(record.requests.begin(), record.requests.end(),
+              [](const MemberRequest& a, const MemberRequest& b) { return a.member < b.member; });
+    auto written = store.WriteRequests(
+        record, view->requests ? std::optional<uint64_t>(view->requests->revision) : std::nullopt);
+    if (!written.ok()) return written.error();
+    if (*written) return Status::Ok();
+  }
+  return FailedPrecondition("the store's requests kept changing while we wrote ours", "run the command again");
+}
+
+// Removes the refused request of `member` (best effort: another request may have replaced it).
+void DropRefused(Store& store, const std::string& member) {
+  auto view = store.Load();
+  if (!view.ok() || !view->requests) return;
+  RequestsRecord record = *view->requests;
+  std::erase_if(record.requests, [&](const MemberRequest& r) { return r.member == member && !r.refused.empty(); });
+  (void)store.WriteRequests(record, view->requests->revision);
+}
+
+// Whether `member` carried out its request: the request is gone and PostgreSQL runs again, in a
+// new process, as a primary or a replica (`replica_only`: as a replica).
+bool RequestDone(const ClusterView& view, const std::string& member, int64_t old_pid, bool replica_only) {
+  if (view.requests && view.requests->For(member) != nullptr) return false;
+  const MemberStatus* m = view.FindMember(member);
+  if (m == nullptr || m->postgres_pid == 0 || m->postgres_pid == old_pid) return false;
+  if (replica_only) return m->role == "replica" && m->state == "replica";
+  return (m->role == "primary" && m->state == "primary") || (m->role == "replica" && m->state == "replica");
+}
+
+// Writes one request per member, then polls until each is done or refused, or `wait` passed.
+int SendRequestsAndWait(Session& session, const Clock& clock, const std::vector<MemberRequest>& requests,
+                        Duration wait) {
+  std::map<std::string, int64_t> old_pids;
+  for (const MemberRequest& r : requests) {
+    const MemberStatus* m = session.view.FindMember(r.member);
+    old_pids[r.member] = m != nullptr ? m->postgres_pid : 0;
+  }
+  if (Status s = AddRequests(*session.store, requests); !s.ok()) return Report(s.error());
+  std::map<std::string, bool> pending;
+  for (const MemberRequest& r : requests) {
+    pending[r.member] = true;
+    std::cout << DescribeRequest(r) << " of " << r.member << " requested\n";
+  }
+  MonoTime start = clock.Now();
+  int failures = 0;
+  while (!pending.empty() && clock.Now() - start < wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto view = session.store->Load();
+    if (!view.ok()) continue;
+    for (auto it = pending.begin(); it != pending.end();) {
+      const std::string& name = it->first;
+      const MemberRequest* request = view->requests ? view->requests->For(name) : nullptr;
+      bool reinit = std::any_of(requests.begin(), requests.end(), [&](const MemberRequest& r) {
+        return r.member == name && r.kind == RequestKind::kReinit;
+      });
+      if (request != nullptr && !request->refused.empty()) {
+        std::cerr << "pgpilot ctl: " << name << " refused: " << request->refused << "\n";
+        DropRefused(*session.store, name);
+        ++failures;
+        it = pending.erase(it);
+      } else if (RequestDone(*view, name, old_pids[name], reinit)) {
+        const MemberStatus* m = view->FindMember(name);
+        std::cout << name << (reinit ? " re-initialized" : " restarted") << ": runs as " << m->role
+                  << " (PostgreSQL pid " << m->postgres_pid << "), " << FormatSeconds(clock.Now() - start)
+                  << " after the request\n";
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& [name, unused] : pending) {
+    (void)unused;
+    ++failures;
+    std::cerr << "pgpilot ctl: " << name << " is not back within " << FormatSeconds(wait)
+              << "; see `pgpilot ctl list` (a request not yet taken stays in the store)\n";
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int CtlRestart(const CtlTarget& target, const RestartOptions& options) {
+  RealClock clock;
+  auto session = OpenSession(target, clock);
+  if (!session.ok()) return Report(session.error());
+  std::vector<MemberRequest> requests;
+  for (const MemberStatus& m : session->view.members) {
+    if (!options.member.empty() && m.name != options.member) continue;
+    if (options.pending && !m.pending_restart) continue;
+    requests.push_back(MemberRequest{m.name, RequestKind::kRestart, options.pending, clock.WallNow(), ""});
+  }
+  if (!options.member.empty() && session->view.FindMember(options.member) == nullptr) {
+    return Report(NotFound("no member " + options.member + " in the store", "see `pgpilot ctl list`"));
+  }
+  if (requests.empty()) {
+    std::cout << (options.pending ? "no member has a restart pending\n" : "the store lists no members\n");
+    return 0;
+  }
+  return SendRequestsAndWait(*session, clock, requests, options.wait);
+}
+
+int CtlReinit(const CtlTarget& target, const ReinitOptions& options) {
+  if (options.member.empty()) return Report(InvalidArgument("ctl reinit needs a member name", "see `pgpilot ctl list`"));
+  RealClock clock;
+  auto session = OpenSession(target, clock);
+  if (!session.ok()) return Report(session.error());
+  const ClusterView& view = session->view;
+  if (view.FindMember(options.member) == nullptr) {
+    return Report(NotFound("no member " + options.member + " in the store", "see `pgpilot ctl list`"));
+  }
+  if (!view.leader || view.leader->released) {
+    return Report("the cluster has no leader to clone from", "wait for a primary, see `pgpilot ctl list`");
+  }
+  const MemberStatus* leader = view.FindMember(view.leader->holder);
+  if (leader == nullptr || leader->role != "primary") {
+    return Report("leader " + view.leader->holder + " does not run as the primary: there is nothing safe "
+                  "to clone from, and " + options.member + "'s copy may be the one the cluster needs",
+                  "see `pgpilot ctl list`");
+  }
+  if (view.leader->holder == options.member) {
+    return Report(options.member + " is the leader: its data is the cluster's",
+                  "switch over first (`pgpilot ctl switchover`), then re-initialize it");
+  }
+  if (!options.yes) {
+    std::cout << "Re-initialize " << options.member << "? Its data directory is moved aside (kept, not "
+              << "deleted) and cloned afresh from " << view.leader->holder << ". Type yes to go on: " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "yes") return Report("not confirmed: nothing was changed");
+  }
+  MemberRequest request{options.member, RequestKind::kReinit, false, clock.WallNow(), ""};
+  return SendRequestsAndWait(*session, clock, {request}, options.wait);
+}
 
 int CtlShowConfig(const CtlTarget& target) {
   auto r = Resolve(target);

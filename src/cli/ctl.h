@@ -49,4 +49,23 @@ struct FailoverOptions {
 // until `to` leads. Exit status 0 when done, 1 when refused or not done in time, 2 on bad input.
 int CtlFailover(const CtlTarget& target, const FailoverOptions& options);
 
+struct RestartOptions {
+  std::string member;      // empty: every member
+  bool pending = false;    // only members with a changed parameter waiting for a restart
+  Duration wait{120000};   // how long to wait for PostgreSQL to be back
+};
+// Asks the member's agent (every member's, without a name) to restart PostgreSQL, through the
+// store, and waits until it runs again with a new process, keeping its role (a primary keeps its
+// lease: no failover). Exit status 0 when done, 1 when refused or not done in time, 2 on bad input.
+int CtlRestart(const CtlTarget& target, const RestartOptions& options);
+
+struct ReinitOptions {
+  std::string member;      // the replica to re-initialize (required)
+  bool yes = false;        // no confirmation question
+  Duration wait{600000};   // how long to wait for it to stream again
+};
+// Asks a replica's agent to stop PostgreSQL, keep its data directory aside (renamed, never
+// deleted) and clone afresh from the leader; waits until it runs as a replica again.
+int CtlReinit(const CtlTarget& target, const ReinitOptions& options);
+
 }  // namespace pgpilot

@@ -52,6 +52,10 @@ std::string Describe(const WriteSync& a) {
          (a.expect_absent ? std::string("absent") : "revision " + std::to_string(a.expected_revision)) +
          ")";
 }
+std::string Describe(const WriteRequests& a) {
+  return "write_requests(" + std::to_string(a.record.requests.size()) + " pending, revision " +
+         std::to_string(a.expected_revision) + ")";
+}
 std::string Describe(const SetSyncStandbys& a) {
   return "set_synchronous_standbys(" + Names(a.names) + ")";
 }

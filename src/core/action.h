@@ -31,6 +31,8 @@ struct ReleaseLease { uint64_t term = 0; };  // give the lease up at our final p
 struct ClearSwitchover {};                   // the switchover request is done or cannot be done
 // Compare-and-swap of `sync`: from this revision, or only if absent.
 struct WriteSync { SyncRecord record; uint64_t expected_revision = 0; bool expect_absent = false; };
+// Compare-and-swap of `requests` from this revision: our request removed (done) or refused.
+struct WriteRequests { RequestsRecord record; uint64_t expected_revision = 0; };
 
 // PostgreSQL actions. Bootstrap, Clone, Rewind and Start run in the background (TaskState).
 struct Bootstrap {};
@@ -54,7 +56,7 @@ struct SetParameters { std::vector<std::pair<std::string, std::string>> paramete
 struct KeepDataDirAside { std::string why; };               // rename, never delete
 
 using Action = std::variant<ClaimInitialize, CompleteInitialize, AbandonInitialize, AcquireLease,
-                            RenewLease, ReleaseLease, AppendHistory, WriteSync, ClearSwitchover,
+                            RenewLease, ReleaseLease, AppendHistory, WriteSync, WriteRequests, ClearSwitchover,
                             Bootstrap, Clone, Rewind, Start, Stop, Promote, Follow, EnsureSlots,
                             SetSyncStandbys, Checkpoint, SetParameters, KeepDataDirAside>;
 

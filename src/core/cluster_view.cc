@@ -9,4 +9,11 @@ const MemberStatus* ClusterView::FindMember(const std::string& name) const {
   return nullptr;
 }
 
+const MemberRequest* RequestsRecord::For(const std::string& member) const {
+  for (const auto& r : requests) {
+    if (r.member == member) return &r;
+  }
+  return nullptr;
+}
+
 }  // namespace pgpilot

@@ -124,9 +124,38 @@ struct DynamicConfig {
   std::optional<SyncMode> synchronous_mode;
   std::optional<int> synchronous_node_count;
   std::vector<std::pair<std::string, std::string>> parameters;  // PostgreSQL, by name (sorted)
+  std::optional<Duration> ttl;        // the leader lease's time to live
+  std::optional<Duration> loop_wait;  // the HA loop's interval (at most half the ttl in force)
   uint64_t revision = 0;  // store version; opaque except for equality
 
   friend bool operator==(const DynamicConfig&, const DynamicConfig&) = default;
+};
+
+// What an operator asked one member's agent to do (`ctl restart`, `ctl reinit`).
+enum class RequestKind { kRestart, kReinit };
+
+// One such request. The member's agent removes it from the record (compare-and-swap) in the
+// decision that carries it out, before acting: a request is done at most once, even if the agent
+// dies halfway. A request that cannot be done stays, marked `refused` with the reason, for `ctl`
+// to report; agents ignore it.
+struct MemberRequest {
+  std::string member;
+  RequestKind kind = RequestKind::kRestart;
+  bool only_if_pending = false;  // restart: only when a changed parameter waits for a restart
+  WallTime requested;
+  std::string refused;           // set by the agent: why it will not be done
+
+  friend bool operator==(const MemberRequest&, const MemberRequest&) = default;
+};
+
+// The `requests` key: at most one pending request per member, sorted by member name. Written
+// with a compare-and-swap by `ctl` (adding) and by each agent (removing its own).
+struct RequestsRecord {
+  std::vector<MemberRequest> requests;
+  uint64_t revision = 0;  // store version; opaque except for equality
+
+  const MemberRequest* For(const std::string& member) const;
+  friend bool operator==(const RequestsRecord&, const RequestsRecord&) = default;
 };
 
 struct ClusterView {
@@ -137,6 +166,7 @@ struct ClusterView {
   std::optional<SyncRecord> sync;
   std::optional<SwitchoverRecord> switchover;
   std::optional<DynamicConfig> config;
+  std::optional<RequestsRecord> requests;
 
   const MemberStatus* FindMember(const std::string& name) const;
 };

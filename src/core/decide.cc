@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/defaults.h"
+#include "core/member_requests.h"
 #include "core/switchover.h"
 
 namespace pgpilot {
@@ -670,6 +671,10 @@ HaSettings WithDynamicConfig(HaSettings settings, const std::optional<DynamicCon
   if (config->maximum_lag_on_failover) settings.maximum_lag_on_failover = *config->maximum_lag_on_failover;
   if (config->synchronous_mode) settings.synchronous_mode = *config->synchronous_mode;
   if (config->synchronous_node_count) settings.synchronous_node_count = *config->synchronous_node_count;
+  if (config->ttl) settings.ttl = *config->ttl;
+  if (config->loop_wait) settings.loop_wait = *config->loop_wait;
+  // A loop slower than half the ttl could not renew the lease in time.
+  settings.loop_wait = std::min(settings.loop_wait, settings.ttl / 2);
   return settings;
 }
 
@@ -708,6 +713,52 @@ Decision Paused(const Observation& o, Builder& b) {
   return b.Done(state, "paused (maintenance): no failover, start, stop, rewind or clone until "
                        "`ctl resume`; " + what +
                            (m.lease ? "; we keep the leader lease" : std::string()) + sync_note);
+}
+
+// A tick with no operator request to carry out.
+Decision Usual(const Observation& o, Builder& b, const std::optional<TaskState>& finished) {
+  if (o.settings.paused) return WithClusterParameters(o, Paused(o, b));
+  if (!o.view.ok()) return WhileStoreUnavailable(o, b);
+  return WithClusterParameters(o, WithView(o, b, finished));
+}
+
+// An operator's request to us (`ctl restart`, `ctl reinit`): carried out in this decision, its
+// entry removed from the store before PostgreSQL is touched (at most once); or refused, the
+// refusal written for `ctl` to report, and the tick goes on as usual.
+Decision WithRequest(const Observation& o, Builder& b, const MemberRequest& request,
+                     const std::optional<TaskState>& finished) {
+  const ClusterView& v = *o.view;
+  const std::string& me = o.settings.member_name;
+  AgentMemory& m = b.memory();
+  std::optional<MemberEndpoint> leader;
+  LeaderAssessment assessed = AssessLeader(m.leader, o.now);
+  if (v.leader && v.leader->holder != me && !v.leader->released && assessed.status == LeaderStatus::kValid) {
+    leader = EndpointOf(v, v.leader->holder);
+  }
+  bool in_sync_set = o.settings.synchronous_mode != SyncMode::kOff && v.sync &&
+                     std::find(v.sync->members.begin(), v.sync->members.end(), me) != v.sync->members.end();
+  const MemberStatus* leader_status = leader ? v.FindMember(leader->name) : nullptr;
+  bool leader_serves = leader_status != nullptr && leader_status->role == "primary";
+  RequestContext context{o.local,
+                         m.lease ? std::optional<uint64_t>(m.lease->term) : std::nullopt,
+                         leader,
+                         leader_serves,
+                         assessed.unchanged_for,
+                         o.settings.loop_wait,
+                         o.settings.paused,
+                         in_sync_set};
+  RequestPlan plan = PlanRequest(request, context);
+  std::string what = DescribeRequest(request) + " requested by an operator";
+  if (plan.refused) {
+    Decision d = Usual(o, b, finished);
+    if (auto refusal = SettleRequest(*v.requests, me, plan.refused)) d.actions.push_back(*refusal);
+    d.reason += "; " + what + " refused: " + *plan.refused;
+    return d;
+  }
+  if (m.lease) b.Add(RenewLease{m.lease->term});
+  if (auto done = SettleRequest(*v.requests, me, std::nullopt)) b.Add(*done);
+  for (Action& action : plan.actions) b.Add(std::move(action));
+  return b.Done(plan.next, plan.reason);
 }
 
 }  // namespace
@@ -761,9 +812,11 @@ Decision Decide(const Observation& observed) {
                   std::string(TaskKindName(local.task.kind)) + " in progress" +
                       (o.view.ok() ? std::string() : "; store unreachable"));
   }
-  if (o.settings.paused) return WithClusterParameters(o, Paused(o, b));
-  if (!o.view.ok()) return WhileStoreUnavailable(o, b);
-  return WithClusterParameters(o, WithView(o, b, finished));
+  if (o.view.ok() && o.view->requests) {
+    const MemberRequest* request = o.view->requests->For(o.settings.member_name);
+    if (request != nullptr && request->refused.empty()) return WithRequest(o, b, *request, finished);
+  }
+  return Usual(o, b, finished);
 }
 
 OwnLease LeaseGranted(const LeaseOutcome& granted) {

@@ -85,6 +85,10 @@ std::string Fingerprint(const Action& action) {
             for (const auto& m : a.record.members) out += m + ",";
             return out + std::to_string(a.expected_revision) + "," + std::to_string(a.expect_absent) + ")";
           },
+          [](const WriteRequests& a) {
+            return "requests(" + std::to_string(a.record.requests.size()) + "," +
+                   std::to_string(a.expected_revision) + ")";
+          },
           [](const SetSyncStandbys& a) {
             std::string out = "sync_names(";
             for (const auto& m : a.names) out += m + ",";
@@ -764,6 +768,7 @@ class World {
               return true;
             },
             [&](const WriteSync&) { return store_up_; },
+            [&](const WriteRequests&) { return store_up_; },
             [&](const SetSyncStandbys&) { return true; },
             [&](const ClearSwitchover&) { return store_up_; },
             [&](const Checkpoint&) { return true; },

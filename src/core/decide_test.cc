@@ -291,6 +291,14 @@ std::string Summary(const Action& action) {
             return out + (a.expect_absent ? std::string(", absent)")
                                           : ", rev " + std::to_string(a.expected_revision) + ")");
           },
+          [](const WriteRequests& a) {
+            std::string out = "write_requests(";
+            for (size_t i = 0; i < a.record.requests.size(); ++i) {
+              const MemberRequest& r = a.record.requests[i];
+              out += (i ? "," : "") + r.member + (r.refused.empty() ? "" : " refused");
+            }
+            return out + ", rev " + std::to_string(a.expected_revision) + ")";
+          },
           [](const SetSyncStandbys& a) {
             std::string out = "set_sync_standbys(";
             for (size_t i = 0; i < a.names.size(); ++i) out += (i ? "," : "") + a.names[i];
@@ -1382,6 +1390,152 @@ TEST(DecideFailover, TheMemberAnOperatorNamesIsPromotedAndTheOthersWait) {
     v.switchover->requested = WallTime{1'700'000'000'000 - 2 * kTtl.count()};
   }));
   EXPECT_TRUE(later.needs_peer_positions) << later.reason;
+}
+
+}  // namespace
+}  // namespace pgpilot
+
+namespace pgpilot {
+namespace {
+
+RequestsRecord Requests(std::vector<MemberRequest> requests, uint64_t revision = 40) {
+  return RequestsRecord{std::move(requests), revision};
+}
+MemberRequest Restart(std::string member, bool only_if_pending = false) {
+  return MemberRequest{std::move(member), RequestKind::kRestart, only_if_pending, WallTime{1}, ""};
+}
+MemberRequest Reinit(std::string member) {
+  return MemberRequest{std::move(member), RequestKind::kReinit, false, WallTime{1}, ""};
+}
+
+TEST(DecideRequests, ThePrimaryRestartsUnderItsRenewedLeaseAndRemovesOnlyItsRequestFirst) {
+  Decision d = Decide(Obs("pg-0", N::kPrimary).Primary(1, 0x5000000).Leader(Lease("pg-0", 2, 7))
+                          .OwnLease(2, 7, Duration(1000))
+                          .View([](ClusterView& v) { v.requests = Requests({Restart("pg-0"), Restart("pg-1")}); }));
+  EXPECT_EQ(d.next, N::kStarting);
+  EXPECT_EQ(Summaries(d.actions), (V{"renew_lease(term 2)", "write_requests(pg-1, rev 40)", "stop(fast)",
+                                     "start(primary)"}))
+      << "the lease first, then the request is removed before PostgreSQL is touched (at most once)";
+  EXPECT_THAT(d.reason, HasSubstr("no failover"));
+  EXPECT_TRUE(IsLegalTransition(N::kPrimary, d.next));
+}
+
+TEST(DecideRequests, AReplicaRestartsFollowingTheLeader) {
+  Decision d = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7))
+                          .View([](ClusterView& v) { v.requests = Requests({Restart("pg-1")}); }));
+  EXPECT_EQ(d.next, N::kStarting);
+  EXPECT_EQ(Summaries(d.actions), (V{"write_requests(, rev 40)", "stop(fast)",
+                                     "start(replica of pg-0@10.0.0.10:5432)"}));
+}
+
+TEST(DecideRequests, RefusalsAreWrittenForCtlAndTheTickGoesOnAsUsual) {
+  // --pending without a pending restart: refused, and the primary still renews its lease first.
+  Decision nothing_pending =
+      Decide(Obs("pg-0", N::kPrimary).Primary(1, 0x5000000).Leader(Lease("pg-0", 2, 7))
+                 .OwnLease(2, 7, Duration(1000))
+                 .View([](ClusterView& v) { v.requests = Requests({Restart("pg-0", true)}); }));
+  EXPECT_EQ(nothing_pending.next, N::kPrimary);
+  ASSERT_FALSE(nothing_pending.actions.empty());
+  EXPECT_EQ(Summaries(nothing_pending.actions).front(), "renew_lease(term 2)");
+  EXPECT_EQ(Summaries(nothing_pending.actions).back(), "write_requests(pg-0 refused, rev 40)");
+  EXPECT_THAT(nothing_pending.reason, HasSubstr("refused: no changed parameter waits for a restart"));
+
+  // ... but with one pending, it restarts.
+  Decision pending = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7))
+                                .Local([](LocalState& l) { l.pending_restart = true; })
+                                .View([](ClusterView& v) { v.requests = Requests({Restart("pg-1", true)}); }));
+  EXPECT_EQ(pending.next, N::kStarting);
+
+  // The leader is never re-initialized.
+  Decision leader = Decide(Obs("pg-0", N::kPrimary).Primary(1, 0x5000000).Leader(Lease("pg-0", 2, 7))
+                               .OwnLease(2, 7, Duration(1000))
+                               .View([](ClusterView& v) { v.requests = Requests({Reinit("pg-0")}); }));
+  EXPECT_EQ(leader.next, N::kPrimary);
+  EXPECT_THAT(leader.reason, HasSubstr("switch over first"));
+  EXPECT_FALSE(HasAction(leader, "stop(fast)"));
+
+  // A refused request is left alone by the agent (ctl reports and removes it).
+  Decision again = Decide(Obs("pg-0", N::kPrimary).Primary(1, 0x5000000).Leader(Lease("pg-0", 2, 7))
+                              .OwnLease(2, 7, Duration(1000)).View([](ClusterView& v) {
+                                MemberRequest refused = Reinit("pg-0");
+                                refused.refused = "this member is the leader";
+                                v.requests = Requests({refused});
+                              }));
+  for (const std::string& action : Summaries(again.actions)) EXPECT_THAT(action, Not(HasSubstr("write_requests")));
+
+  // Nothing runs: nothing to restart.
+  Decision down = Decide(Obs("pg-2", N::kStopped).Stopped().Leader(Lease("pg-0", 2, 7))
+                             .View([](ClusterView& v) { v.requests = Requests({Restart("pg-2")}); }));
+  EXPECT_THAT(down.reason, HasSubstr("nothing to restart"));
+  EXPECT_TRUE(HasAction(down, "start(replica of pg-0@10.0.0.10:5432)")) << "the usual start goes on";
+}
+
+TEST(DecideRequests, AReplicaIsReinitializedByKeepingItsDataAsideThenCloning) {
+  auto serving = [](ClusterView& v) { v.members[0].role = "primary"; };
+  Decision d = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7))
+                          .View(serving)
+                          .View([](ClusterView& v) { v.requests = Requests({Reinit("pg-1")}); }));
+  EXPECT_EQ(d.next, N::kWaiting);
+  EXPECT_EQ(Summaries(d.actions), (V{"write_requests(, rev 40)", "stop(fast)", "keep_data_dir_aside"}));
+  // A leader whose lease is still valid but whose PostgreSQL is not running as the primary (it
+  // may be dying): our copy may be the one the cluster needs, so it stays.
+  Decision dying = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7))
+                              .View([](ClusterView& v) { v.requests = Requests({Reinit("pg-1")}); }));
+  EXPECT_THAT(dying.reason, HasSubstr("does not publish a running primary"));
+  EXPECT_FALSE(HasAction(dying, "keep_data_dir_aside"));
+  // Nor one that stopped renewing (valid for the rest of its ttl, but maybe dead already).
+  Decision silent = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0")
+                               .Leader(Lease("pg-0", 2, 7), Duration(5000)).View(serving)
+                               .View([](ClusterView& v) { v.requests = Requests({Reinit("pg-1")}); }));
+  EXPECT_THAT(silent.reason, HasSubstr("has not renewed its lease for 5.0s"));
+  EXPECT_FALSE(HasAction(silent, "keep_data_dir_aside"));
+  // Without a valid leader there is nothing to clone from: refused, data untouched.
+  Decision alone = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7), kTtl)
+                              .Peers({})
+                              .View([](ClusterView& v) { v.requests = Requests({Reinit("pg-1")}); }));
+  EXPECT_THAT(alone.reason, HasSubstr("no valid leader"));
+  EXPECT_FALSE(HasAction(alone, "keep_data_dir_aside"));
+  // Paused: refused (the clone would wait for `ctl resume`).
+  DynamicConfig paused;
+  paused.pause = true;
+  Decision in_pause = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7))
+                                 .View(serving).View([&](ClusterView& v) {
+                                   v.config = paused;
+                                   v.requests = Requests({Reinit("pg-1")});
+                                 }));
+  EXPECT_THAT(in_pause.reason, HasSubstr("paused"));
+  EXPECT_FALSE(HasAction(in_pause, "keep_data_dir_aside"));
+  // A synchronous standby holds the copy that protects acknowledged commits: refused.
+  Decision standby = Decide(Obs("pg-1", N::kReplica).Replica(1, 0x5000000, "pg-0").Leader(Lease("pg-0", 2, 7))
+                                .Synchronous().Sync("pg-0", {"pg-1"}, 9).View(serving)
+                                .View([](ClusterView& v) { v.requests = Requests({Reinit("pg-1")}); }));
+  EXPECT_THAT(standby.reason, HasSubstr("synchronous standby"));
+  EXPECT_FALSE(HasAction(standby, "keep_data_dir_aside"));
+}
+
+TEST(DecideRequests, NothingIsDoneWhileABackgroundTaskRuns) {
+  Decision d = Decide(Obs("pg-1", N::kCloning).Task(TaskKind::kClone, true, 3).Leader(Lease("pg-0", 2, 7))
+                          .View([](ClusterView& v) { v.requests = Requests({Restart("pg-1")}); }));
+  EXPECT_EQ(d.next, N::kCloning);
+  EXPECT_TRUE(d.actions.empty()) << "the request waits for the task";
+}
+
+TEST(DecideDynamicConfig, TheClusterWideTtlAndLoopWaitApplyWithTheLoopAtMostHalfTheTtl) {
+  HaSettings mine;
+  mine.ttl = Duration(10000);
+  mine.loop_wait = Duration(1000);
+  DynamicConfig config;
+  config.ttl = Duration(4000);
+  HaSettings fast = WithDynamicConfig(mine, config);
+  EXPECT_EQ(fast.ttl, Duration(4000));
+  EXPECT_EQ(fast.loop_wait, Duration(1000));
+  config.ttl = Duration(2000);
+  config.loop_wait = Duration(1500);
+  EXPECT_EQ(WithDynamicConfig(mine, config).loop_wait, Duration(1000)) << "clamped to ttl / 2";
+  config.ttl.reset();
+  config.loop_wait = Duration(300);
+  EXPECT_EQ(WithDynamicConfig(mine, config).ttl, Duration(10000));
+  EXPECT_EQ(WithDynamicConfig(mine, config).loop_wait, Duration(300));
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ Result<ClusterView> SimStore::Load() {
   v.sync = sync_;
   v.switchover = switchover_;
   v.config = config_;
+  v.requests = requests_;
   return v;
 }
 
@@ -109,23 +110,30 @@ Status SimStore::AppendHistory(const HistoryEntry& entry) {
   return Status::Ok();
 }
 
+template <typename Record>
+bool SimStore::CompareAndPut(std::optional<Record>& slot, const Record& record,
+                             std::optional<uint64_t> expected_revision, bool wakes) {
+  bool matches = expected_revision ? (slot && slot->revision == *expected_revision) : !slot;
+  if (!matches) return false;
+  slot = record;
+  slot->revision = ++revision_;
+  if (wakes) ++change_token_;
+  return true;
+}
+
 Result<bool> SimStore::WriteSync(const SyncRecord& record,
                                  std::optional<uint64_t> expected_revision) {
-  bool matches = expected_revision ? (sync_ && sync_->revision == *expected_revision) : !sync_;
-  if (!matches) return false;
-  sync_ = record;
-  sync_->revision = ++revision_;
-  return true;
+  return CompareAndPut(sync_, record, expected_revision, /*wakes=*/false);
 }
 
 Result<bool> SimStore::WriteConfig(const DynamicConfig& config,
                                    std::optional<uint64_t> expected_revision) {
-  bool matches = expected_revision ? (config_ && config_->revision == *expected_revision) : !config_;
-  if (!matches) return false;
-  config_ = config;
-  config_->revision = ++revision_;
-  ++change_token_;
-  return true;
+  return CompareAndPut(config_, config, expected_revision, /*wakes=*/true);
+}
+
+Result<bool> SimStore::WriteRequests(const RequestsRecord& record,
+                                     std::optional<uint64_t> expected_revision) {
+  return CompareAndPut(requests_, record, expected_revision, /*wakes=*/true);
 }
 
 Result<bool> SimStore::RequestSwitchover(const SwitchoverRecord& record) {

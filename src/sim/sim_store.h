@@ -33,10 +33,12 @@ class SimStore final : public Store {
   Status AppendHistory(const HistoryEntry& entry) override;
   Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
   Result<bool> WriteConfig(const DynamicConfig& config, std::optional<uint64_t> expected_revision) override;
+  Result<bool> WriteRequests(const RequestsRecord& record,
+                             std::optional<uint64_t> expected_revision) override;
   Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
   Status ClearSwitchover() override;
-  // Never blocks: the token changes with the leader's holder or release, initialize, or the
-  // member set; the simulated agent compares tokens.
+  // Never blocks: the token changes with the leader's holder or release, initialize, the
+  // member set, a switchover, the config or the requests; the simulated agent compares tokens.
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;
   std::string Describe() const override { return "simulated store"; }
 
@@ -50,6 +52,11 @@ class SimStore final : public Store {
   struct Member { MemberStatus status; int64_t expires_ms; };
   void Expire();
   Result<LeaseWrite> WriteLeader(LeaderRecord record, bool holder_changed);
+  // Sets `slot` to `record` under a new revision if it is absent (nullopt) or still at
+  // `expected_revision`; `wakes`: the change moves the change token.
+  template <typename Record>
+  bool CompareAndPut(std::optional<Record>& slot, const Record& record,
+                     std::optional<uint64_t> expected_revision, bool wakes);
 
   std::function<int64_t()> now_ms_;
   bool server_side_expiry_;
@@ -61,6 +68,7 @@ class SimStore final : public Store {
   std::optional<SyncRecord> sync_;
   std::optional<SwitchoverRecord> switchover_;
   std::optional<DynamicConfig> config_;
+  std::optional<RequestsRecord> requests_;
   uint64_t revision_ = 0;
   uint64_t last_term_ = 0;  // the highest term ever granted
   uint64_t change_token_ = 1;

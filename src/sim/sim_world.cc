@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "core/decide.h"
+#include "core/member_requests.h"
 #include "sim/sim_postgres.h"
 #include "sim/sim_rng.h"
 #include "sim/sim_store.h"
@@ -34,6 +35,7 @@ enum class FaultKind {
   kKillPostgres, kKillAgent, kKillBoth, kFreezeAgent, kFreezePostgres, kFreezeBoth,
   kCutFromStore, kIsolate, kCutFromPeers, kStoreOutage, kStoreSlow, kDropResponses, kLoseVolume,
   kSwitchover,     // not a fault: an operator's `ctl switchover` to a random member
+  kOperatorRequest,  // not a fault: an operator's `ctl restart` or `ctl reinit` of a random member
   kFreezeMachine,  // only with SimOptions::machine_freeze
 };
 constexpr const char* kFaultNames[] = {
@@ -42,6 +44,7 @@ constexpr const char* kFaultNames[] = {
     "cut from the store",   "isolate from everything", "cut from the other members",
     "store outage",         "store latency spike",     "drop store responses",
     "volume lost (data directory replaced by an empty one)", "switchover requested",
+    "restart or reinit requested",
     "freeze the whole machine"};
 
 struct Fault {
@@ -228,6 +231,7 @@ class World {
   int64_t now_ = 0;
   std::map<std::pair<int, int>, int> cuts_;
   int store_outages_ = 0;
+  bool reinit_set_valid_data_aside_ = false;  // an operator's reinit renamed a member's valid data
   int64_t latency_min_ = 1, latency_max_ = 40, base_latency_max_ = 40;
   int slow_spikes_ = 0;  // latency spikes in force
   Duration ttl_{4000};
@@ -520,6 +524,12 @@ void World::Execute(int i, size_t k) {
                               then_status(r, "the sync key changed meanwhile");
                             });
           },
+          [&](const WriteRequests& a) {
+            StoreCall<bool>(i, [this, a] { return store_.WriteRequests(a.record, a.expected_revision); },
+                            [then_status](Result<bool> r) {
+                              then_status(r, "the requests key changed meanwhile");
+                            });
+          },
           [&](const Bootstrap&) {
             bool ok = Launch(i, TaskKind::kBootstrap, rng_.Range(500, 2500), [this, i] { return PgBootstrap(i); });
             Next(i, k, ok ? Status::Ok() : Status(FailedPrecondition("a task is running")));
@@ -567,8 +577,9 @@ void World::Execute(int i, size_t k) {
             n.pg.sync_standbys = a.names;
             Next(i, k, Status::Ok());
           },
-          [&](const KeepDataDirAside&) {
+          [&](const KeepDataDirAside& a) {
             if (n.pg.running) return Next(i, k, FailedPrecondition("PostgreSQL is running"));
+            if (n.pg.data == DataDirKind::kValid && a.why == kReinitAsideReason) reinit_set_valid_data_aside_ = true;
             n.pg = SimPostgres{.aside_count = n.pg.aside_count + 1};
             Trace(n.name + " data directory kept aside");
             Next(i, k, Status::Ok());
@@ -980,7 +991,7 @@ void World::WatchdogFires(int i) {
 std::vector<Fault> World::PlanFaults(int64_t from) {
   std::vector<Fault> plan;
   int count = static_cast<int>(rng_.Range(1, std::max(1, options_.max_faults)));
-  int kinds = options_.machine_freeze ? 15 : 14;
+  int kinds = options_.machine_freeze ? 16 : 15;
   int64_t ttl = ttl_.count();
   for (int k = 0; k < count; ++k) {
     Fault f;
@@ -1122,6 +1133,24 @@ void World::Inject(const Fault& f) {
       Trace("switchover from " + leader->holder + " to " + nodes_[to].name + " requested");
       break;
     }
+    case FaultKind::kOperatorRequest: {
+      // As `ctl restart` and `ctl reinit` do: a request added to the store's `requests` key.
+      auto view = store_.Load();
+      if (!view.ok()) break;
+      RequestsRecord record = view->requests.value_or(RequestsRecord{});
+      MemberRequest request{nodes_[f.random_target].name,
+                            f.duration % 2 == 0 ? RequestKind::kRestart : RequestKind::kReinit, false,
+                            WallTime{kWallEpochMs + now_}, ""};
+      std::erase_if(record.requests, [&](const MemberRequest& r) { return r.member == request.member; });
+      record.requests.push_back(request);
+      std::sort(record.requests.begin(), record.requests.end(),
+                [](const MemberRequest& a, const MemberRequest& b) { return a.member < b.member; });
+      (void)store_.WriteRequests(record, view->requests ? std::optional<uint64_t>(view->requests->revision)
+                                                        : std::nullopt);
+      Trace(std::string(request.kind == RequestKind::kRestart ? "restart" : "reinit") + " of " +
+            request.member + " requested");
+      break;
+    }
     case FaultKind::kDropResponses:
       ++n.dropping_responses;
       later([this, i] { --nodes_[i].dropping_responses; });
@@ -1222,6 +1251,11 @@ std::optional<std::string> World::Converged() {
 }
 
 bool World::WaitsForOperatorByDesign() {
+  // An operator's reinit set valid data aside and no member holds data any more (the leader died
+  // meanwhile): pgpilot never takes data set aside back by itself.
+  bool no_data = std::none_of(nodes_.begin(), nodes_.end(),
+                              [](const Node& n) { return n.pg.data == DataDirKind::kValid; });
+  if (reinit_set_valid_data_aside_ && no_data) return true;
   const std::optional<SyncRecord>& sync = store_.sync();
   if (options_.sync_mode == SyncMode::kOff || !sync) return false;
   std::vector<std::string> holders = sync->members;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/defaults.h"
+
 namespace pgpilot {
 namespace {
 
@@ -217,6 +219,8 @@ std::string EncodeConfig(const DynamicConfig& c) {
   if (c.maximum_lag_on_failover) j["maximum_lag_on_failover"] = *c.maximum_lag_on_failover;
   if (c.synchronous_mode) j["synchronous_mode"] = SyncModeName(*c.synchronous_mode);
   if (c.synchronous_node_count) j["synchronous_node_count"] = *c.synchronous_node_count;
+  if (c.ttl) j["ttl_ms"] = c.ttl->count();
+  if (c.loop_wait) j["loop_wait_ms"] = c.loop_wait->count();
   if (!c.parameters.empty()) {
     json params = json::object();
     for (const auto& [name, value] : c.parameters) params[name] = value;
@@ -247,6 +251,16 @@ Result<DynamicConfig> DecodeConfig(const std::string& key, const std::string& te
       int64_t count = r.Int("synchronous_node_count");
       if (count < 1 || count > 16) return bad("synchronous_node_count must be 1 to 16");
       c.synchronous_node_count = static_cast<int>(count);
+    } else if (name == "ttl_ms") {
+      int64_t ms = r.Int("ttl_ms");
+      if (ms < kMinimumTtl.count()) return bad("ttl_ms must be at least " + std::to_string(kMinimumTtl.count()));
+      c.ttl = Duration(ms);
+    } else if (name == "loop_wait_ms") {
+      int64_t ms = r.Int("loop_wait_ms");
+      if (ms < kMinimumLoopWait.count()) {
+        return bad("loop_wait_ms must be at least " + std::to_string(kMinimumLoopWait.count()));
+      }
+      c.loop_wait = Duration(ms);
     } else if (name == "postgresql") {
       if (!value.is_object()) return bad("postgresql must be a mapping");
       for (const auto& [section, params] : value.items()) {
@@ -260,12 +274,72 @@ Result<DynamicConfig> DecodeConfig(const std::string& key, const std::string& te
       }
     } else {
       return bad("unknown setting '" + name + "' (allowed: pause, maximum_lag_on_failover, "
-                 "synchronous_mode, synchronous_node_count, postgresql.parameters)");
+                 "synchronous_mode, synchronous_node_count, ttl_ms, loop_wait_ms, postgresql.parameters)");
     }
   }
   if (r.error()) return *r.error();
   std::sort(c.parameters.begin(), c.parameters.end());
   return c;
+}
+
+namespace {
+
+std::string_view RequestKindWire(RequestKind kind) {
+  return kind == RequestKind::kReinit ? "reinit" : "restart";
+}
+
+}  // namespace
+
+std::string EncodeRequests(const RequestsRecord& record) {
+  json list = json::array();
+  for (const MemberRequest& r : record.requests) {
+    list.push_back(json{{"member", r.member},
+                        {"kind", RequestKindWire(r.kind)},
+                        {"only_if_pending", r.only_if_pending},
+                        {"requested_ms", r.requested.unix_ms},
+                        {"refused", r.refused}});
+  }
+  return JsonText(json{{"requests", list}});
+}
+
+Result<RequestsRecord> DecodeRequests(const std::string& key, const std::string& text) {
+  auto j = ParseObject(key, text);
+  if (!j.ok()) return j.error();
+  auto bad = [&](const std::string& what) {
+    return InvalidArgument("store key " + key + " " + what,
+                           "the key prefix may hold data not written by pgpilot");
+  };
+  const json& list = (*j)["requests"];
+  if (!list.is_array()) return bad("has no list 'requests'");
+  RequestsRecord out;
+  for (const json& item : list) {
+    if (!item.is_object()) return bad("lists a request that is not an object");
+    Reader r(key, item);
+    MemberRequest request;
+    request.member = r.String("member");
+    std::string kind = r.String("kind");
+    request.only_if_pending = r.Bool("only_if_pending", false);
+    request.requested = WallTime{r.Int("requested_ms", false)};
+    request.refused = r.String("refused", false);
+    if (r.error()) return *r.error();
+    if (request.member.empty()) return bad("holds a request without a member");
+    if (kind == RequestKindWire(RequestKind::kRestart)) {
+      request.kind = RequestKind::kRestart;
+    } else if (kind == RequestKindWire(RequestKind::kReinit)) {
+      request.kind = RequestKind::kReinit;
+    } else {
+      return bad("holds a request of unknown kind '" + kind + "' (restart or reinit)");
+    }
+    out.requests.push_back(std::move(request));
+  }
+  std::sort(out.requests.begin(), out.requests.end(),
+            [](const MemberRequest& a, const MemberRequest& b) { return a.member < b.member; });
+  for (size_t i = 1; i < out.requests.size(); ++i) {
+    if (out.requests[i].member == out.requests[i - 1].member) {
+      return bad("holds two requests for " + out.requests[i].member);
+    }
+  }
+  return out;
 }
 
 std::string EncodeSwitchover(const SwitchoverRecord& r) {

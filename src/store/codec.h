@@ -29,6 +29,10 @@ Result<SyncRecord> DecodeSync(const std::string& key, const std::string& text);
 std::string EncodeConfig(const DynamicConfig& c);
 Result<DynamicConfig> DecodeConfig(const std::string& key, const std::string& text);
 
+// The revision is not part of the value; the store supplies it.
+std::string EncodeRequests(const RequestsRecord& r);
+Result<RequestsRecord> DecodeRequests(const std::string& key, const std::string& text);
+
 std::string EncodeSwitchover(const SwitchoverRecord& r);
 Result<SwitchoverRecord> DecodeSwitchover(const std::string& key, const std::string& text);
 

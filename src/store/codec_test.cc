@@ -115,6 +115,8 @@ TEST(Codec, ConfigRoundTripsEveryFieldWithoutTheRevision) {
   full.synchronous_mode = SyncMode::kStrict;
   full.synchronous_node_count = 16;
   full.parameters = {{"max_connections", "200"}, {"shared_buffers", "1GB"}, {"work_mem", "64MB"}};
+  full.ttl = Duration(30000);
+  full.loop_wait = Duration(2500);
   full.revision = 77;
   auto back = DecodeConfig("k", EncodeConfig(full));
   ASSERT_TRUE(back.ok()) << back.error().ToString();
@@ -150,6 +152,110 @@ TEST(Codec, ConfigWithNoFieldsRoundTripsEmpty) {
   EXPECT_FALSE(back->synchronous_mode.has_value());
   EXPECT_FALSE(back->synchronous_node_count.has_value());
   EXPECT_TRUE(back->parameters.empty());
+  EXPECT_FALSE(back->ttl.has_value());
+  EXPECT_FALSE(back->loop_wait.has_value());
+}
+
+TEST(Codec, ConfigTtlAndLoopWaitTravelInMillisecondsDownToTheirMinimums) {
+  DynamicConfig c;
+  c.ttl = Duration(2000);
+  c.loop_wait = Duration(100);
+  const std::string text = EncodeConfig(c);
+  EXPECT_THAT(text, HasSubstr(R"("ttl_ms":2000)"));
+  EXPECT_THAT(text, HasSubstr(R"("loop_wait_ms":100)"));
+  auto back = DecodeConfig("k", text);
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(*back, c);
+
+  // Either alone is a setting of its own.
+  back = DecodeConfig("k", R"({"ttl_ms":45000})");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->ttl, Duration(45000));
+  EXPECT_FALSE(back->loop_wait.has_value());
+  back = DecodeConfig("k", R"({"loop_wait_ms":750})");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->loop_wait, Duration(750));
+  EXPECT_FALSE(back->ttl.has_value());
+}
+
+TEST(Codec, ConfigRefusesATtlOrLoopWaitBelowItsMinimum) {
+  const std::string key = "/pgpilot/alpha/config";
+  for (const char* ms : {"1999", "0", "-5000", R"("10s")", "true"}) {
+    SCOPED_TRACE(ms);
+    ExpectRejected(DecodeConfig(key, std::string(R"({"ttl_ms":)") + ms + "}"), key, {"ttl_ms"});
+  }
+  for (const char* ms : {"99", "0", "-1", R"("1s")"}) {
+    SCOPED_TRACE(ms);
+    ExpectRejected(DecodeConfig(key, std::string(R"({"loop_wait_ms":)") + ms + "}"), key, {"loop_wait_ms"});
+  }
+  ExpectRejected(DecodeConfig(key, R"({"ttl_ms":1000})"), key, {"ttl_ms", "2000"});
+  ExpectRejected(DecodeConfig(key, R"({"loop_wait_ms":50})"), key, {"loop_wait_ms", "100"});
+  ExpectRejected(DecodeConfig(key, R"({"ttl":10})"), key, {"'ttl'", "ttl_ms", "loop_wait_ms"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// requests
+
+TEST(Codec, RequestsRoundTripEveryFieldSortedByMemberWithoutTheRevision) {
+  RequestsRecord record;
+  record.requests = {
+      MemberRequest{"pg-2", RequestKind::kReinit, false, WallTime{1700000002000}},
+      MemberRequest{"pg-0", RequestKind::kRestart, true, WallTime{1700000000123}},
+      MemberRequest{"pg-1", RequestKind::kRestart, false, WallTime{1700000001000}},
+  };
+  record.revision = 77;
+  const std::string text = EncodeRequests(record);
+  EXPECT_THAT(text, Not(HasSubstr("revision")));
+  auto back = DecodeRequests("k", text);
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->revision, 0u) << "the revision is the store's, not part of the value";
+  EXPECT_EQ(back->requests, (std::vector<MemberRequest>{
+                                MemberRequest{"pg-0", RequestKind::kRestart, true, WallTime{1700000000123}},
+                                MemberRequest{"pg-1", RequestKind::kRestart, false, WallTime{1700000001000}},
+                                MemberRequest{"pg-2", RequestKind::kReinit, false, WallTime{1700000002000}}}))
+      << "member, kind, only_if_pending and requested round-trip, sorted by member";
+  ASSERT_NE(back->For("pg-0"), nullptr);
+  EXPECT_TRUE(back->For("pg-0")->only_if_pending);
+  EXPECT_EQ(back->For("pg-3"), nullptr);
+
+  // The wire names of the kinds, and the optional fields' defaults.
+  back = DecodeRequests("k", R"({"requests":[{"member":"pg-1","kind":"reinit"},
+                                             {"member":"pg-0","kind":"restart","requested_ms":5}]})");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  ASSERT_EQ(back->requests.size(), 2u);
+  EXPECT_EQ(back->requests[0], (MemberRequest{"pg-0", RequestKind::kRestart, false, WallTime{5}}));
+  EXPECT_EQ(back->requests[1], (MemberRequest{"pg-1", RequestKind::kReinit, false, WallTime{0}}));
+}
+
+TEST(Codec, EmptyRequestsRoundTripAsAnEmptyRecord) {
+  const RequestsRecord none;
+  auto back = DecodeRequests("k", EncodeRequests(none));
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_TRUE(back->requests.empty());
+  EXPECT_EQ(*back, none);
+}
+
+TEST(Codec, RequestsRefuseWhatTheyDoNotKnow) {
+  const std::string key = "/pgpilot/alpha/requests";
+  ExpectRejected(DecodeRequests(key, R"({"requests":[{"member":"pg-0","kind":"promote"}]})"), key,
+                 {"'promote'", "restart", "reinit"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":[{"member":"pg-0","kind":"Restart"}]})"), key,
+                 {"'Restart'"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":[{"member":"pg-0"}]})"), key, {"'kind'"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":[{"kind":"restart"}]})"), key, {"'member'"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":[{"member":"","kind":"restart"}]})"), key, {"member"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":[{"member":"pg-0","kind":"restart","only_if_pending":"yes"}]})"),
+                 key, {"'only_if_pending'"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":[{"member":"pg-0","kind":"restart","requested_ms":"now"}]})"),
+                 key, {"'requested_ms'"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":["pg-0"]})"), key, {"not an object"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":[{"member":"pg-1","kind":"restart"},)"
+                                     R"({"member":"pg-1","kind":"reinit"}]})"),
+                 key, {"two requests for pg-1"});
+  ExpectRejected(DecodeRequests(key, R"({"requests":{"pg-0":"restart"}})"), key, {"'requests'"});
+  ExpectRejected(DecodeRequests(key, R"({})"), key, {"'requests'"});
+  ExpectRejected(DecodeRequests(key, "[]"), key);
+  ExpectRejected(DecodeRequests(key, "}{"), key);
 }
 
 // A member's reason can carry text from outside (file names found in a data directory, server
@@ -256,7 +362,7 @@ TEST(Codec, ConfigRefusesWhatItDoesNotKnow) {
   const std::string key = "/pgpilot/alpha/config";
   ExpectRejected(DecodeConfig(key, R"({"pause":true,"maximum_lag_on_faliover":5})"), key,
                  {"'maximum_lag_on_faliover'", "pause", "maximum_lag_on_failover", "synchronous_mode",
-                  "synchronous_node_count", "postgresql.parameters"});
+                  "synchronous_node_count", "ttl_ms", "loop_wait_ms", "postgresql.parameters"});
   ExpectRejected(DecodeConfig(key, R"({"synchronous_mode":"maybe"})"), key, {"synchronous_mode"});
   ExpectRejected(DecodeConfig(key, R"({"synchronous_mode":true})"), key, {"synchronous_mode"});
   for (const char* count : {"0", "17", "-1"}) {

@@ -201,6 +201,11 @@ Result<ClusterView> EtcdStore::Load() {
       if (!r.ok()) return r.error();
       view.config = *r;
       view.config->revision = static_cast<uint64_t>(kv.mod_revision);
+    } else if (name == keys::kRequests) {
+      auto r = DecodeRequests(kv.key, kv.value);
+      if (!r.ok()) return r.error();
+      view.requests = *r;
+      view.requests->revision = static_cast<uint64_t>(kv.mod_revision);
     } else if (name == keys::kSwitchover) {
       auto r = DecodeSwitchover(kv.key, kv.value);
       if (!r.ok()) return r.error();
@@ -347,19 +352,33 @@ Result<LeaseWrite> EtcdStore::RenewLeader(const LeaseRequest& req, uint64_t term
   if (!HeldBy(rec, req.member, term) || current->lease == 0) {
     return LeaseWrite{false, rec};
   }
-  auto alive = ops.KeepAlive(current->lease);
-  if (!alive.ok()) return alive.error();
-  if (!*alive) return LeaseWrite{false, std::nullopt};  // expired meanwhile: the key is gone
+  // The etcd lease expires the key with the ttl it was granted. When the ttl changed (an operator
+  // set it cluster-wide), the record moves to a new lease of the new ttl: kept alive, the old one
+  // would delete the key before (longer ttl) or after (shorter) the holder's own deadline.
+  int64_t lease = current->lease;
+  if (rec->ttl == req.ttl) {
+    auto alive = ops.KeepAlive(lease);
+    if (!alive.ok()) return alive.error();
+    if (!*alive) return LeaseWrite{false, std::nullopt};  // expired meanwhile: the key is gone
+  } else {
+    auto granted = ops.Grant(req.ttl);
+    if (!granted.ok()) return granted.error();
+    lease = *granted;
+  }
   // Rewrite the record so its revision moves: observers see a renewal, not silence.
   LeaderRecord next{req.member, term, req.ttl, req.lsn, req.timeline, false, 0};
   auto done = ops.Txn(json::array({Compare(key, "MOD", current->mod_revision)}),
-                      json::array({PutOp(key, EncodeLeader(next), current->lease)}));
+                      json::array({PutOp(key, EncodeLeader(next), lease)}));
+  // Unanswered, the write may still have been applied: the new lease may hold the record, and
+  // revoking it would delete the key. Left alone, an unused one expires by itself.
   if (!done.ok()) return done.error();
   if (!done->has_value()) {
+    if (lease != current->lease) ops.Revoke(lease);
     auto now = ReadLeader(ops, key);
     if (!now.ok()) return now.error();
     return LeaseWrite{false, now->record};
   }
+  if (lease != current->lease) ops.Revoke(current->lease);  // no key left on it
   next.revision = static_cast<uint64_t>(**done);
   return LeaseWrite{true, next};
 }
@@ -483,6 +502,13 @@ Result<bool> EtcdStore::WriteConfig(const DynamicConfig& config,
   return CompareAndPut(ops, keys::Key(cluster_, keys::kConfig), EncodeConfig(config), expected_revision);
 }
 
+Result<bool> EtcdStore::WriteRequests(const RequestsRecord& record,
+                                      std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EtcdOps ops(*client_);
+  return CompareAndPut(ops, keys::Key(cluster_, keys::kRequests), EncodeRequests(record), expected_revision);
+}
+
 Result<bool> EtcdStore::RequestSwitchover(const SwitchoverRecord& record) {
   std::lock_guard<std::mutex> lock(mu_);
   EtcdOps ops(*client_);
@@ -522,6 +548,7 @@ void EtcdStore::WatchLoop() {
   std::string init_key = keys::Key(cluster_, keys::kInitialize);
   std::string switchover_key = keys::Key(cluster_, keys::kSwitchover);
   std::string config_key = keys::Key(cluster_, keys::kConfig);
+  std::string requests_key = keys::Key(cluster_, keys::kRequests);
   std::string members = scope + std::string(keys::kMembers);
   json request = {{"create_request",
                    {{"key", B64(scope)}, {"range_end", B64(PrefixEnd(scope))}, {"prev_kv", true}}}};
@@ -537,7 +564,7 @@ void EtcdStore::WatchLoop() {
     const json kv = event.contains("kv") ? event["kv"] : json::object();
     auto key = Base64Decode(kv.value("key", ""));
     if (!key) return false;
-    if (*key == init_key || *key == switchover_key || *key == config_key) return true;
+    if (*key == init_key || *key == switchover_key || *key == config_key || *key == requests_key) return true;
     if (key->rfind(members, 0) == 0) return deleted || Int(kv, "create_revision") == Int(kv, "mod_revision");
     if (*key != leader_key) return false;
     if (deleted || !event.contains("prev_kv")) return true;

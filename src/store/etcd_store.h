@@ -1,7 +1,7 @@
 // The etcd v3 store, spoken over etcd's HTTP/JSON gateway with libcurl: the leader record lives on
 // an etcd lease (expired by etcd itself), member entries on their own leases, and a watch on the
 // cluster's prefix wakes the HA loop when the leader, initialize, the member set, a switchover
-// request or the config changes.
+// request, the config or the operators' requests change.
 #pragma once
 
 #include <atomic>
@@ -54,6 +54,8 @@ class EtcdStore final : public Store {
   Status AppendHistory(const HistoryEntry& entry) override;
   Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
   Result<bool> WriteConfig(const DynamicConfig& config, std::optional<uint64_t> expected_revision) override;
+  Result<bool> WriteRequests(const RequestsRecord& record,
+                             std::optional<uint64_t> expected_revision) override;
   Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
   Status ClearSwitchover() override;
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;

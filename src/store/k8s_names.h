@@ -32,6 +32,9 @@ inline constexpr std::string_view kSwitchoverKey = "switchover";
 // The dynamic config, and its revision: a counter like the sync record's.
 inline constexpr std::string_view kConfigKey = "config";
 inline constexpr std::string_view kConfigRevisionKey = "config-revision";
+// The operators' requests to members, and their revision: a counter like the sync record's.
+inline constexpr std::string_view kRequestsKey = "requests";
+inline constexpr std::string_view kRequestsRevisionKey = "requests-revision";
 
 // Object names: NAME-leader (Lease), NAME-cluster and NAME-members (ConfigMaps).
 inline std::string LeaseName(std::string_view cluster) { return std::string(cluster) + "-leader"; }

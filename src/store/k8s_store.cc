@@ -72,6 +72,8 @@ struct CountedKey {
 constexpr CountedKey kSyncCounted{k8s::kSyncKey, k8s::kSyncRevisionKey, "the primary writes them again"};
 constexpr CountedKey kConfigCounted{k8s::kConfigKey, k8s::kConfigRevisionKey,
                                     "set the config again with `pgpilot ctl edit-config`"};
+constexpr CountedKey kRequestsCounted{k8s::kRequestsKey, k8s::kRequestsRevisionKey,
+                                      "ask again with `pgpilot ctl restart` or `pgpilot ctl reinit`"};
 
 std::string RepairHint(const CountedKey& k) {
   return "someone edited the ConfigMap by hand; remove the " + std::string(k.key) + " and " +
@@ -252,6 +254,14 @@ Result<ClusterView> KubernetesStore::Load() {
       view.config = *decoded;
       view.config->revision = (*config)->revision;
     }
+    auto requests = ReadCounted(data, kRequestsCounted, cluster_);
+    if (!requests.ok()) return requests.error();
+    if (*requests) {
+      auto decoded = DecodeRequests(where + std::string(k8s::kRequestsKey), (*requests)->text);
+      if (!decoded.ok()) return decoded.error();
+      view.requests = *decoded;
+      view.requests->revision = (*requests)->revision;
+    }
     std::string switchover = DataValue(**cluster, k8s::kSwitchoverKey);
     if (!switchover.empty()) {
       auto decoded = DecodeSwitchover(where + std::string(k8s::kSwitchoverKey), switchover);
@@ -415,7 +425,7 @@ Result<bool> KubernetesStore::ReleaseLeader(const LeaseRequest& request, uint64_
 }
 
 // ---------------------------------------------------------------------------------------------
-// The cluster ConfigMap: initialize, history, sync, config and switchover, updated by
+// The cluster ConfigMap: initialize, history, sync, config, requests and switchover, updated by
 // read-modify-write on resourceVersion
 
 namespace {
@@ -560,6 +570,12 @@ Result<bool> KubernetesStore::WriteConfig(const DynamicConfig& config,
   return CompareAndPut(*client_, cluster_, kConfigCounted, EncodeConfig(config), expected_revision);
 }
 
+Result<bool> KubernetesStore::WriteRequests(const RequestsRecord& record,
+                                            std::optional<uint64_t> expected_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CompareAndPut(*client_, cluster_, kRequestsCounted, EncodeRequests(record), expected_revision);
+}
+
 Result<bool> KubernetesStore::RequestSwitchover(const SwitchoverRecord& record) {
   std::lock_guard<std::mutex> lock(mu_);
   return UpdateClusterData(*client_, cluster_, [&](json& data) -> Result<bool> {
@@ -691,6 +707,9 @@ Result<uint64_t> KubernetesStore::WaitForChange(uint64_t since, Duration timeout
       if (view->switchover) digest += EncodeSwitchover(*view->switchover);
       digest += "|";
       if (view->config) digest += EncodeConfig(*view->config);
+      digest += "|";
+      // By revision, not content: every write of the requests bumps it and wakes the waiters.
+      if (view->requests) digest += std::to_string(view->requests->revision);
       if (!last_digest_.empty() && digest != last_digest_) ++events_;
       last_digest_ = digest;
     }

@@ -1,7 +1,8 @@
 // The Kubernetes store: the leader lease is a coordination.k8s.io/v1 Lease taken and renewed by
 // resourceVersion compare-and-swap (expiry judged by observers on their own monotonic clocks, as
-// for the embedded store); initialize, history, sync, the config and a switchover request live in
-// one ConfigMap, member entries in another; each agent keeps its own pod's role label true so Services route to the primary.
+// for the embedded store); initialize, history, sync, the config, the operators' requests and a
+// switchover request live in one ConfigMap, member entries in another; each agent keeps its own
+// pod's role label true so Services route to the primary.
 #pragma once
 
 #include <atomic>
@@ -57,6 +58,8 @@ class KubernetesStore final : public Store {
   Status AppendHistory(const HistoryEntry& entry) override;
   Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
   Result<bool> WriteConfig(const DynamicConfig& config, std::optional<uint64_t> expected_revision) override;
+  Result<bool> WriteRequests(const RequestsRecord& record,
+                             std::optional<uint64_t> expected_revision) override;
   Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
   Status ClearSwitchover() override;
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;

@@ -13,6 +13,7 @@ inline constexpr std::string_view kMembers = "members/";
 inline constexpr std::string_view kConfig = "config";
 inline constexpr std::string_view kSync = "sync";
 inline constexpr std::string_view kSwitchover = "switchover";
+inline constexpr std::string_view kRequests = "requests";
 inline constexpr std::string_view kHistory = "history";
 // The last leader term, kept apart from the leader record where the record can expire (etcd).
 inline constexpr std::string_view kLeaderTerm = "term";

@@ -217,6 +217,11 @@ Result<ClusterView> SqliteStore::Load() {
       if (!r.ok()) return r.error();
       view.config = *r;
       view.config->revision = revision;
+    } else if (name == keys::kRequests) {
+      auto r = DecodeRequests(key, value);
+      if (!r.ok()) return r.error();
+      view.requests = *r;
+      view.requests->revision = revision;
     } else if (name == keys::kSwitchover) {
       auto r = DecodeSwitchover(key, value);
       if (!r.ok()) return r.error();
@@ -433,6 +438,11 @@ Result<bool> SqliteStore::WriteSync(const SyncRecord& record,
 Result<bool> SqliteStore::WriteConfig(const DynamicConfig& config,
                                       std::optional<uint64_t> expected_revision) {
   return CompareAndPut(keys::kConfig, EncodeConfig(config), expected_revision, /*wakes=*/true);
+}
+
+Result<bool> SqliteStore::WriteRequests(const RequestsRecord& record,
+                                        std::optional<uint64_t> expected_revision) {
+  return CompareAndPut(keys::kRequests, EncodeRequests(record), expected_revision, /*wakes=*/true);
 }
 
 Result<bool> SqliteStore::RequestSwitchover(const SwitchoverRecord& record) {

@@ -35,6 +35,8 @@ class SqliteStore final : public Store {
   Status AppendHistory(const HistoryEntry& entry) override;
   Result<bool> WriteSync(const SyncRecord& record, std::optional<uint64_t> expected_revision) override;
   Result<bool> WriteConfig(const DynamicConfig& config, std::optional<uint64_t> expected_revision) override;
+  Result<bool> WriteRequests(const RequestsRecord& record,
+                             std::optional<uint64_t> expected_revision) override;
   Result<bool> RequestSwitchover(const SwitchoverRecord& record) override;
   Status ClearSwitchover() override;
   Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) override;

@@ -73,6 +73,11 @@ class Store {
   virtual Result<bool> WriteConfig(const DynamicConfig& config,
                                    std::optional<uint64_t> expected_revision) = 0;
 
+  // Writes the `requests` key if absent (expected_revision = nullopt) or still at
+  // `expected_revision`. False when it was not. Every write wakes the waiters.
+  virtual Result<bool> WriteRequests(const RequestsRecord& record,
+                                     std::optional<uint64_t> expected_revision) = 0;
+
   // Creates the `switchover` key if absent. False when a switchover is already pending.
   virtual Result<bool> RequestSwitchover(const SwitchoverRecord& record) = 0;
   // Deletes the `switchover` key (nothing to do when absent).
@@ -80,7 +85,7 @@ class Store {
 
   // Blocks until a change that matters to the HA decision (leader holder or release,
   // initialize, members joining or leaving, a switchover requested or cleared, the config
-  // changed) happened after
+  // or the requests changed) happened after
   // `since`, or `timeout` passed.
   // Returns the token to pass next time. Renewals and member refreshes do not wake it.
   virtual Result<uint64_t> WaitForChange(uint64_t since, Duration timeout) = 0;

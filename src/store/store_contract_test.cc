@@ -839,6 +839,55 @@ TEST_P(StoreContractTest, AcquisitionAfterTheLeaseRanOutContinuesTheTerm) {
   EXPECT_EQ(next->record->term, 2u) << "the term survives the record's expiry";
 }
 
+TEST_P(StoreContractTest, ARenewalWithALongerTtlKeepsTheRecordForTheNewTtl) {
+  // The ttl can change at run time (an operator sets it cluster-wide). The holder counts its lease
+  // from each renewal with the new ttl, so the store must keep the record at least that long
+  // (etcd: the lease granted at acquisition had the old ttl), or another member could take the
+  // lease while its holder still counts on it.
+  auto holder = Open();
+  auto observer = Open();
+  auto acquired = holder->AcquireLeader(Req("pg-0", 0x100, 1, Duration(2000)), std::nullopt);
+  ASSERT_TRUE(acquired.ok() && acquired->granted) << (acquired.ok() ? "refused" : acquired.error().ToString());
+  auto renewed = holder->RenewLeader(Req("pg-0", 0x200, 1, Duration(6000)), 1);
+  ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
+  ASSERT_TRUE(renewed->granted);
+  ASSERT_TRUE(renewed->record.has_value());
+  EXPECT_EQ(renewed->record->ttl, Duration(6000));
+
+  std::this_thread::sleep_for(milliseconds(3500));  // past the old ttl, well within the new one
+  auto view = observer->Load();
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  ASSERT_TRUE(view->leader.has_value()) << "the record expired with the old ttl";
+  EXPECT_EQ(view->leader->ttl, Duration(6000));
+  EXPECT_TRUE(HeldBy(view->leader, "pg-0", 1));
+  EXPECT_EQ(*view->leader, *renewed->record);
+
+  // The holder renews on, with the new ttl.
+  auto again = holder->RenewLeader(Req("pg-0", 0x300, 1, Duration(6000)), 1);
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_TRUE(again->granted);
+}
+
+TEST_P(StoreContractTest, ARenewalWithAShorterTtlLetsTheStoreExpireTheRecordSooner) {
+  auto holder = Open();
+  auto observer = Open();
+  ASSERT_TRUE(holder->AcquireLeader(Req("pg-0", 0x100, 1, Duration(10000)), std::nullopt)->granted);
+  auto renewed = holder->RenewLeader(Req("pg-0", 0x200, 1, kShortTtl), 1);
+  ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
+  ASSERT_TRUE(renewed->granted);
+  EXPECT_EQ(renewed->record->ttl, kShortTtl);
+  auto view = observer->Load();
+  ASSERT_TRUE(view.ok() && view->leader.has_value());
+  EXPECT_EQ(view->leader->ttl, kShortTtl) << "observers judge expiry by the new ttl";
+  if (!ExpiresLeaderItself()) return;
+  // etcd: the record goes with the new ttl (rounded up to a second), well before the old one.
+  bool gone = Eventually([&] {
+    auto v = observer->Load();
+    return v.ok() && !v->leader.has_value();
+  }, kExpiryDeadline);
+  EXPECT_TRUE(gone) << "the leader record lived on with the old ttl";
+}
+
 // ---------------------------------------------------------------------------------------------
 // members
 
@@ -1343,6 +1392,168 @@ TEST_P(StoreContractTest, OtherWritesDoNotChangeTheConfigRevision) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// requests
+
+// The operators' requests in the store; nullopt when absent or unreadable.
+std::optional<RequestsRecord> LoadRequests(Store& s) {
+  auto view = s.Load();
+  EXPECT_TRUE(view.ok()) << view.error().ToString();
+  return view.ok() ? view->requests : std::nullopt;
+}
+
+// Every field in use; members out of order (the store keeps them by member).
+RequestsRecord SomeRequests() {
+  RequestsRecord r;
+  r.requests = {MemberRequest{"pg-2", RequestKind::kReinit, false, WallTime{1700000002000}},
+                MemberRequest{"pg-0", RequestKind::kRestart, true, WallTime{1700000000000}},
+                MemberRequest{"pg-1", RequestKind::kRestart, false, WallTime{1700000001000}}};
+  return r;
+}
+
+RequestsRecord OneRequest(const std::string& member, RequestKind kind = RequestKind::kRestart) {
+  RequestsRecord r;
+  r.requests = {MemberRequest{member, kind, false, WallTime{1700000000000}}};
+  return r;
+}
+
+TEST_P(StoreContractTest, WriteRequestsCreatesTheKeyOnlyWhenAbsentAndRoundTripsSorted) {
+  auto a = Open();
+  auto b = Open();
+  auto created = a->WriteRequests(SomeRequests(), std::nullopt);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  EXPECT_TRUE(*created);
+  auto stored = LoadRequests(*Open());
+  ASSERT_TRUE(stored.has_value()) << "read by another instance";
+  EXPECT_EQ(stored->requests,
+            (std::vector<MemberRequest>{
+                MemberRequest{"pg-0", RequestKind::kRestart, true, WallTime{1700000000000}},
+                MemberRequest{"pg-1", RequestKind::kRestart, false, WallTime{1700000001000}},
+                MemberRequest{"pg-2", RequestKind::kReinit, false, WallTime{1700000002000}}}))
+      << "every field round-trips; the requests come back sorted by member";
+  EXPECT_NE(stored->revision, 0u);
+  ASSERT_NE(stored->For("pg-2"), nullptr);
+  EXPECT_EQ(stored->For("pg-2")->kind, RequestKind::kReinit);
+  EXPECT_EQ(stored->For("pg-9"), nullptr);
+
+  auto again = b->WriteRequests(OneRequest("pg-1"), std::nullopt);
+  ASSERT_TRUE(again.ok()) << "a refused compare is an ordinary outcome, not an error: "
+                          << again.error().ToString();
+  EXPECT_FALSE(*again) << "the key exists: creating it again is refused";
+  auto same = a->WriteRequests(SomeRequests(), std::nullopt);
+  ASSERT_TRUE(same.ok()) << same.error().ToString();
+  EXPECT_FALSE(*same) << "even with the same content";
+  auto after = LoadRequests(*b);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(*after, *stored) << "refused writes change neither the value nor the revision";
+
+  // The last request done: the record stays, empty (not absent), and keeps its revision.
+  auto empty = b->WriteRequests(RequestsRecord{}, stored->revision);
+  ASSERT_TRUE(empty.ok()) << empty.error().ToString();
+  EXPECT_TRUE(*empty);
+  after = LoadRequests(*Open());
+  ASSERT_TRUE(after.has_value()) << "a record without requests is a record";
+  EXPECT_TRUE(after->requests.empty());
+  EXPECT_NE(after->revision, 0u);
+  EXPECT_NE(after->revision, stored->revision);
+  auto recreate = a->WriteRequests(OneRequest("pg-0"), std::nullopt);
+  ASSERT_TRUE(recreate.ok()) << recreate.error().ToString();
+  EXPECT_FALSE(*recreate) << "an empty record is present: creating it is refused";
+}
+
+TEST_P(StoreContractTest, WriteRequestsComparesTheRevision) {
+  auto a = Open();
+  auto b = Open();
+  for (uint64_t expected : {uint64_t{0}, uint64_t{1}, uint64_t{12345}}) {
+    auto absent = a->WriteRequests(OneRequest("pg-0"), expected);
+    ASSERT_TRUE(absent.ok()) << absent.error().ToString();
+    EXPECT_FALSE(*absent) << "expecting revision " << expected << " of an absent key";
+  }
+  EXPECT_FALSE(LoadRequests(*b).has_value()) << "a refused write creates nothing";
+
+  ASSERT_TRUE(*a->WriteRequests(OneRequest("pg-0"), std::nullopt));
+  auto first = LoadRequests(*b);
+  ASSERT_TRUE(first.has_value());
+  const uint64_t rev1 = first->revision;
+
+  // ctl adds a request on top of what it read.
+  RequestsRecord added = *first;
+  added.requests.push_back(MemberRequest{"pg-1", RequestKind::kReinit, false, WallTime{1700000005000}});
+  auto swapped = b->WriteRequests(added, rev1);
+  ASSERT_TRUE(swapped.ok()) << swapped.error().ToString();
+  EXPECT_TRUE(*swapped);
+  auto second = LoadRequests(*a);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->requests.size(), 2u);
+  const uint64_t rev2 = second->revision;
+  EXPECT_NE(rev2, rev1) << "a write changes the revision";
+
+  // a saw rev1 (an agent removing its own request from a stale view): refused, and a revision the
+  // key never had is refused too.
+  for (uint64_t wrong : {rev1, rev2 + 12345}) {
+    auto refused = a->WriteRequests(RequestsRecord{}, wrong);
+    ASSERT_TRUE(refused.ok()) << "a stale revision is refused, not an error: " << refused.error().ToString();
+    EXPECT_FALSE(*refused) << "expecting revision " << wrong << " (current: " << rev2 << ")";
+  }
+  auto kept = LoadRequests(*Open());
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(*kept, *second) << "a refused write changes neither the value nor the revision";
+
+  // Writing the same content again still moves the revision: every successful write does.
+  auto rewrite = a->WriteRequests(*second, rev2);
+  ASSERT_TRUE(rewrite.ok()) << rewrite.error().ToString();
+  EXPECT_TRUE(*rewrite);
+  auto third = LoadRequests(*b);
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->requests, second->requests);
+  EXPECT_NE(third->revision, rev2);
+  EXPECT_NE(third->revision, rev1);
+  auto replay = b->WriteRequests(RequestsRecord{}, rev2);
+  ASSERT_TRUE(replay.ok()) << replay.error().ToString();
+  EXPECT_FALSE(*replay) << "the same expectation cannot win twice";
+}
+
+TEST_P(StoreContractTest, OtherWritesDoNotChangeTheRequestsRevision) {
+  // `ctl` and the agents compare the requests revision they read: writes of other keys
+  // (Kubernetes: in the same ConfigMap) must not make their compare fail, and a requests write
+  // must not move the config's or the sync record's.
+  auto ctl = Open();
+  auto other = Open();
+  ASSERT_TRUE(*ctl->WriteRequests(SomeRequests(), std::nullopt));
+  auto seen = LoadRequests(*ctl);
+  ASSERT_TRUE(seen.has_value());
+
+  ASSERT_TRUE(other->AppendHistory(HistoryEntry{2, Lsn{1}, 1, "pg-1", "pg-0", 1, WallTime{1}, "r"}).ok());
+  ASSERT_TRUE(*other->WriteSync(SyncRecord{"pg-1", {"pg-0"}, 0}, std::nullopt));
+  ASSERT_TRUE(*other->WriteConfig(FullConfig(), std::nullopt));
+  ASSERT_TRUE(*other->RequestSwitchover(SwitchoverRecord{"pg-1", "pg-0", WallTime{0}, WallTime{5}}));
+  ASSERT_TRUE(other->ClearSwitchover().ok());
+  ASSERT_TRUE(*other->ClaimInitialize("pg-1", ""));
+  ASSERT_TRUE(*other->CompleteInitialize("pg-1", "7000000000000000001"));
+  ASSERT_TRUE(other->AcquireLeader(Req("pg-1"), std::nullopt)->granted);
+  ASSERT_TRUE(other->RenewLeader(Req("pg-1", 0x200), 1)->granted);
+  ASSERT_TRUE(other->PutMember(Member("pg-1"), Duration(60000)).ok());
+  auto before = other->Load();
+  ASSERT_TRUE(before.ok()) << before.error().ToString();
+  ASSERT_TRUE(before->requests.has_value());
+  EXPECT_EQ(*before->requests, *seen);
+
+  auto swapped = ctl->WriteRequests(OneRequest("pg-1", RequestKind::kReinit), seen->revision);
+  ASSERT_TRUE(swapped.ok()) << swapped.error().ToString();
+  EXPECT_TRUE(*swapped);
+  auto after = other->Load();
+  ASSERT_TRUE(after.ok()) << after.error().ToString();
+  ASSERT_TRUE(after->requests.has_value());
+  EXPECT_EQ(after->requests->requests, OneRequest("pg-1", RequestKind::kReinit).requests);
+  EXPECT_EQ(after->history, before->history) << "the requests write kept the other keys";
+  EXPECT_EQ(after->sync, before->sync) << "neither the sync record nor its revision moved";
+  EXPECT_EQ(after->config, before->config) << "neither the config nor its revision moved";
+  ASSERT_TRUE(after->initialize.has_value());
+  EXPECT_EQ(after->initialize->system_id, "7000000000000000001");
+  ASSERT_TRUE(after->leader.has_value());
+  EXPECT_EQ(after->leader->holder, "pg-1");
+}
+
+// ---------------------------------------------------------------------------------------------
 // switchover
 
 // The switchover request in the store; nullopt when absent or unreadable.
@@ -1529,6 +1740,28 @@ TEST_P(StoreContractTest, WaitForChangeWakesOnConfigChanges) {
   ASSERT_TRUE(current.has_value());
   ExpectWakes(*waiter, token, "changing the config", [&] {
     auto r = other->WriteConfig(PausedConfig(false), current->revision);
+    EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
+  });
+}
+
+TEST_P(StoreContractTest, WaitForChangeWakesOnRequestsWrites) {
+  auto waiter = Open();
+  auto other = Open();
+  uint64_t token = SettledToken(*waiter);
+  token = ExpectWakes(*waiter, token, "a first request", [&] {
+    auto r = other->WriteRequests(OneRequest("pg-1"), std::nullopt);
+    EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
+  });
+  auto current = LoadRequests(*other);
+  ASSERT_TRUE(current.has_value());
+  token = ExpectWakes(*waiter, token, "removing the last request", [&] {
+    auto r = other->WriteRequests(RequestsRecord{}, current->revision);
+    EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
+  });
+  current = LoadRequests(*other);
+  ASSERT_TRUE(current.has_value());
+  ExpectWakes(*waiter, token, "rewriting the same (empty) requests", [&] {
+    auto r = other->WriteRequests(RequestsRecord{}, current->revision);
     EXPECT_TRUE(r.ok() && *r) << (r.ok() ? "refused" : r.error().ToString());
   });
 }
@@ -1961,6 +2194,46 @@ TEST_F(EtcdStoreTest, GarbageInTheStoreIsAnErrorNamingTheKeyNeverOverwritten) {
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.error().code, ErrorCode::kInvalidArgument);
   EXPECT_THAT(m.error().message, HasSubstr(member_key));
+}
+
+TEST_F(EtcdStoreTest, ARenewalWithAnotherTtlMovesTheRecordToANewLeaseAndRevokesTheOld) {
+  // A JSON answer of etcd's HTTP gateway to `path` with `body`.
+  auto post = [&](const std::string& path, const nlohmann::json& body) {
+    auto r = testing::EtcdPost(etcd_->endpoint(), path, body.dump());
+    EXPECT_TRUE(r.ok()) << r.error().ToString();
+    return r.ok() ? nlohmann::json::parse(*r, nullptr, false) : nlohmann::json();
+  };
+  // etcd's 64-bit integers arrive as strings.
+  auto number = [](const nlohmann::json& j, const char* field) -> int64_t {
+    return j.contains(field) ? std::stoll(j[field].get<std::string>()) : 0;
+  };
+  const std::string key = keys::Key(cluster_, keys::kLeader);
+  auto lease_of_record = [&] {
+    auto answer = post("/v3/kv/range", {{"key", Base64Encode(key)}});
+    return answer.contains("kvs") ? number(answer["kvs"][0], "lease") : 0;
+  };
+  auto ttl_granted = [&](int64_t lease) {
+    return number(post("/v3/lease/timetolive", {{"ID", std::to_string(lease)}}), "grantedTTL");
+  };
+
+  auto s = Open();
+  ASSERT_TRUE(s->AcquireLeader(Req("pg-0", 0x100, 1, Duration(2000)), std::nullopt)->granted);
+  const int64_t first = lease_of_record();
+  ASSERT_NE(first, 0);
+  EXPECT_EQ(ttl_granted(first), 2);
+
+  ASSERT_TRUE(s->RenewLeader(Req("pg-0", 0x200, 1, Duration(2000)), 1)->granted);
+  EXPECT_EQ(lease_of_record(), first) << "the same ttl keeps the lease alive";
+
+  ASSERT_TRUE(s->RenewLeader(Req("pg-0", 0x300, 1, Duration(6000)), 1)->granted);
+  const int64_t second = lease_of_record();
+  EXPECT_NE(second, first) << "another ttl takes another lease";
+  EXPECT_EQ(ttl_granted(second), 6);
+  auto old = post("/v3/lease/timetolive", {{"ID", std::to_string(first)}});
+  EXPECT_EQ(number(old, "TTL"), -1) << "the old lease is revoked: " << old.dump();
+
+  ASSERT_TRUE(s->RenewLeader(Req("pg-0", 0x400, 1, Duration(6000)), 1)->granted);
+  EXPECT_EQ(lease_of_record(), second);
 }
 
 TEST_F(EtcdStoreTest, GarbageOutsideTheScopeIsIgnored) {

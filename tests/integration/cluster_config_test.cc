@@ -16,11 +16,6 @@ using std::chrono::seconds;
 
 constexpr int kTtl = 4;
 
-CommandResult Ctl(LocalClusterUnderTest& cluster, std::vector<std::string> args) {
-  args.insert(args.begin(), {"ctl", "--dir", cluster.dir()});
-  return RunPgpilot(args, 60);
-}
-
 bool AllReasonsSay(LocalClusterUnderTest& cluster, const std::string& words) {
   auto json = cluster.ListJson();
   if (!json.contains("members")) return false;
@@ -37,12 +32,12 @@ TEST(Maintenance, APausedClusterNeitherRestartsNorFailsOverUntilResumed) {
   auto primary = cluster.Primary();
   ASSERT_TRUE(primary.has_value());
 
-  CommandResult paused = Ctl(cluster, {"pause"});
+  CommandResult paused = cluster.Ctl({"pause"});
   ASSERT_EQ(paused.exit_code, 0) << paused.output;
   EXPECT_NE(paused.output.find("pause: true"), std::string::npos) << paused.output;
   ASSERT_TRUE(WaitUntil([&] { return AllReasonsSay(cluster, "paused (maintenance)"); }, seconds(20)))
       << cluster.ListJson().dump(2);
-  CommandResult list = Ctl(cluster, {"list"});
+  CommandResult list = cluster.Ctl({"list"});
   EXPECT_NE(list.output.find("MAINTENANCE MODE"), std::string::npos) << list.output;
 
   // The primary's PostgreSQL dies: nobody restarts it and nobody takes over, for 3 ttls.
@@ -57,7 +52,7 @@ TEST(Maintenance, APausedClusterNeitherRestartsNorFailsOverUntilResumed) {
   EXPECT_TRUE(still->holds_lease || cluster.ListJson()["leader"].value("holder", "") == primary->name)
       << "the leader keeps its lease while paused\n" << cluster.ListJson().dump(2);
 
-  CommandResult resumed = Ctl(cluster, {"resume"});
+  CommandResult resumed = cluster.Ctl({"resume"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   ASSERT_TRUE(WaitUntil([&] { return cluster.Converged(3); }, seconds(60))) << cluster.ListJson().dump(2);
   EXPECT_EQ(cluster.Primary()->name, primary->name) << "the lease holder restarts its PostgreSQL";
@@ -68,17 +63,17 @@ TEST(ClusterConfig, EditConfigTurnsOnSynchronousModeAndHistoryShowsSwitchovers) 
   CommandResult up = cluster.Up();
   ASSERT_EQ(up.exit_code, 0) << up.output;
 
-  CommandResult bad = Ctl(cluster, {"edit-config", "--set", "synchronous_modes=on"});
+  CommandResult bad = cluster.Ctl({"edit-config", "--set", "synchronous_modes=on"});
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_NE(bad.output.find("'synchronous_modes' is not a cluster-wide setting"), std::string::npos) << bad.output;
-  CommandResult managed = Ctl(cluster, {"edit-config", "--set", "postgresql.parameters.port=1"});
+  CommandResult managed = cluster.Ctl({"edit-config", "--set", "postgresql.parameters.port=1"});
   EXPECT_EQ(managed.exit_code, 2) << managed.output;
   EXPECT_NE(managed.output.find("managed by pgpilot"), std::string::npos) << managed.output;
 
-  CommandResult set = Ctl(cluster, {"edit-config", "--set", "synchronous_mode=on", "--set",
+  CommandResult set = cluster.Ctl({"edit-config", "--set", "synchronous_mode=on", "--set",
                                     "maximum_lag_on_failover=2097152"});
   ASSERT_EQ(set.exit_code, 0) << set.output;
-  CommandResult shown = Ctl(cluster, {"show-config"});
+  CommandResult shown = cluster.Ctl({"show-config"});
   EXPECT_NE(shown.output.find("synchronous_mode: on"), std::string::npos) << shown.output;
   EXPECT_NE(shown.output.find("maximum_lag_on_failover: 2097152"), std::string::npos) << shown.output;
   // The primary turns synchronous replication on by itself.
@@ -92,17 +87,17 @@ TEST(ClusterConfig, EditConfigTurnsOnSynchronousModeAndHistoryShowsSwitchovers) 
                                      !cluster.ListJson()["sync"]["members"].empty(); }, seconds(30)))
       << cluster.ListJson().dump(2);
 
-  CommandResult empty = Ctl(cluster, {"history"});
+  CommandResult empty = cluster.Ctl({"history"});
   EXPECT_EQ(empty.exit_code, 0);
   EXPECT_NE(empty.output.find("no timeline switches"), std::string::npos) << empty.output;
-  CommandResult switched = Ctl(cluster, {"switchover"});
+  CommandResult switched = cluster.Ctl({"switchover"});
   ASSERT_EQ(switched.exit_code, 0) << switched.output;
-  CommandResult history = Ctl(cluster, {"history"});
+  CommandResult history = cluster.Ctl({"history"});
   EXPECT_NE(history.output.find("TL"), std::string::npos) << history.output;
   EXPECT_NE(history.output.find("switchover from "), std::string::npos) << history.output;
 
   // PostgreSQL parameters reach every member with a reload; one that needs a restart says so.
-  CommandResult params = Ctl(cluster, {"edit-config", "--set", "postgresql.parameters.work_mem=7MB",
+  CommandResult params = cluster.Ctl({"edit-config", "--set", "postgresql.parameters.work_mem=7MB",
                                        "--set", "postgresql.parameters.max_connections=150"});
   ASSERT_EQ(params.exit_code, 0) << params.output;
   for (int i = 0; i < 3; ++i) {
@@ -112,12 +107,12 @@ TEST(ClusterConfig, EditConfigTurnsOnSynchronousModeAndHistoryShowsSwitchovers) 
     }, seconds(30))) << "member " << i;
   }
   EXPECT_TRUE(WaitUntil([&] {
-    return Ctl(cluster, {"list"}).output.find("restart pending") != std::string::npos;
-  }, seconds(30))) << Ctl(cluster, {"list"}).output;
+    return cluster.Ctl({"list"}).output.find("restart pending") != std::string::npos;
+  }, seconds(30))) << cluster.Ctl({"list"}).output;
 
-  CommandResult off = Ctl(cluster, {"edit-config", "--set", "synchronous_mode="});
+  CommandResult off = cluster.Ctl({"edit-config", "--set", "synchronous_mode="});
   ASSERT_EQ(off.exit_code, 0) << off.output;
-  EXPECT_EQ(Ctl(cluster, {"show-config"}).output.find("synchronous_mode: "), std::string::npos)
+  EXPECT_EQ(cluster.Ctl({"show-config"}).output.find("synchronous_mode: "), std::string::npos)
       << "an empty value unsets it";
 }
 

@@ -122,6 +122,11 @@ CommandResult LocalClusterUnderTest::Up(int timeout_seconds) {
   return RunPgpilot(args, timeout_seconds);
 }
 
+CommandResult LocalClusterUnderTest::Ctl(std::vector<std::string> args, int timeout_seconds) {
+  args.insert(args.begin(), {"ctl", "--dir", dir()});
+  return RunPgpilot(args, timeout_seconds);
+}
+
 CommandResult LocalClusterUnderTest::Down() { return RunPgpilot({"down", "--dir", dir()}, 180); }
 
 nlohmann::json LocalClusterUnderTest::ListJson() {

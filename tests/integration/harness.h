@@ -84,6 +84,8 @@ class LocalClusterUnderTest {
   std::string cluster_name() const { return "it-" + std::to_string(base_port_); }
 
   CommandResult Up(int timeout_seconds = 180);
+  // `pgpilot ctl --dir DIR ARGS...`.
+  CommandResult Ctl(std::vector<std::string> args, int timeout_seconds = 180);
   CommandResult Down();
   nlohmann::json ListJson();            // {} when ctl failed
   std::vector<MemberView> Members();

@@ -36,7 +36,7 @@ TEST(Switchover, HandsThePrimaryToTheTargetAndTheOldPrimaryFollowsWithoutRewind)
     for (const auto& m : cluster.Members()) {
       if (m.name != old_primary->name) target = m.name;  // the last replica by name
     }
-    CommandResult r = RunPgpilot({"ctl", "--dir", cluster.dir(), "switchover", "--to", target}, 90);
+    CommandResult r = cluster.Ctl({"switchover", "--to", target}, 90);
     ASSERT_EQ(r.exit_code, 0) << r.output << "\n" << cluster.ListJson().dump(2);
     EXPECT_NE(r.output.find(target + " is the primary"), std::string::npos) << r.output;
     std::cout << "[ measured ] round " << round << ": " << r.output;
@@ -70,24 +70,24 @@ TEST(Switchover, RefusesWhatCannotWorkAndSaysWhy) {
   auto primary = cluster.Primary();
   ASSERT_TRUE(primary.has_value());
 
-  CommandResult unknown = RunPgpilot({"ctl", "--dir", cluster.dir(), "switchover", "--to", "pg-9"});
+  CommandResult unknown = cluster.Ctl({"switchover", "--to", "pg-9"});
   EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
   EXPECT_NE(unknown.output.find("no member named pg-9"), std::string::npos) << unknown.output;
 
-  CommandResult itself = RunPgpilot({"ctl", "--dir", cluster.dir(), "switchover", "--to", primary->name});
+  CommandResult itself = cluster.Ctl({"switchover", "--to", primary->name});
   EXPECT_EQ(itself.exit_code, 1) << itself.output;
   EXPECT_NE(itself.output.find("leader already"), std::string::npos) << itself.output;
 
-  CommandResult bad_time = RunPgpilot({"ctl", "--dir", cluster.dir(), "switchover", "--at", "tomorrow"});
+  CommandResult bad_time = cluster.Ctl({"switchover", "--at", "tomorrow"});
   EXPECT_EQ(bad_time.exit_code, 2) << bad_time.output;
   EXPECT_NE(bad_time.output.find("2026-12-02T10:00:00Z"), std::string::npos) << bad_time.output;
 
   // A scheduled switchover is pending until its time: the primary says so, and a second request
   // is refused meanwhile.
-  CommandResult later = RunPgpilot({"ctl", "--dir", cluster.dir(), "switchover", "--at", "2099-01-01T00:00:00Z"});
+  CommandResult later = cluster.Ctl({"switchover", "--at", "2099-01-01T00:00:00Z"});
   EXPECT_EQ(later.exit_code, 0) << later.output;
   EXPECT_NE(later.output.find("scheduled for 2099-01-01T00:00:00.000Z"), std::string::npos) << later.output;
-  CommandResult second = RunPgpilot({"ctl", "--dir", cluster.dir(), "switchover"});
+  CommandResult second = cluster.Ctl({"switchover"});
   EXPECT_EQ(second.exit_code, 1) << second.output;
   EXPECT_NE(second.output.find("already pending"), std::string::npos) << second.output;
   EXPECT_TRUE(WaitUntil([&] {
@@ -95,7 +95,7 @@ TEST(Switchover, RefusesWhatCannotWorkAndSaysWhy) {
     return json.dump().find("scheduled for") != std::string::npos;
   }, seconds(10))) << cluster.ListJson().dump(2);
   EXPECT_EQ(cluster.Primary()->name, primary->name) << "nothing happens before the time";
-  CommandResult cancel = RunPgpilot({"ctl", "--dir", cluster.dir(), "switchover", "--cancel"});
+  CommandResult cancel = cluster.Ctl({"switchover", "--cancel"});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
   EXPECT_NE(cancel.output.find("dropped the request"), std::string::npos) << cancel.output;
   EXPECT_TRUE(cluster.ListJson()["switchover"].is_null()) << cluster.ListJson().dump(2);

@@ -184,13 +184,13 @@ TEST(SynchronousMode, AnOperatorFailsOverToAMemberOutsideTheSetOnlyWhenForced) {
   auto reason = cluster.Member(outsider);
   ASSERT_TRUE(reason.has_value());
 
-  CommandResult refused = RunPgpilot({"ctl", "--dir", cluster.dir(), "failover", "--to", outsider, "--yes"});
+  CommandResult refused = cluster.Ctl({"failover", "--to", outsider, "--yes"});
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("synchronous set"), std::string::npos) << refused.output;
   EXPECT_NE(refused.output.find("--force"), std::string::npos) << refused.output;
 
   CommandResult forced =
-      RunPgpilot({"ctl", "--dir", cluster.dir(), "failover", "--to", outsider, "--force", "--yes"}, 90);
+      cluster.Ctl({"failover", "--to", outsider, "--force", "--yes"}, 90);
   ASSERT_EQ(forced.exit_code, 0) << forced.output << "\n" << cluster.ListJson().dump(2);
   EXPECT_NE(forced.output.find(outsider + " is the primary"), std::string::npos) << forced.output;
   std::string error;
