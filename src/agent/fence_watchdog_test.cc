@@ -40,6 +40,45 @@ pid_t StartFakePostmaster(const std::string& data_dir) {
   return pid;
 }
 
+// A stand-in postmaster with one backend that, like PostgreSQL's, runs in a session of its own,
+// and is frozen (stopped) in the middle of its work. Returns the postmaster; `backend` is set.
+pid_t StartFakePostmasterWithFrozenBackend(const std::string& data_dir, pid_t* backend) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    pid_t child = fork();
+    if (child == 0) {
+      setsid();
+      raise(SIGSTOP);
+      _exit(0);
+    }
+    (void)!write(fds[1], &child, sizeof child);
+    execl("/bin/sleep", "sleep", "60", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  if (read(fds[0], backend, sizeof *backend) != static_cast<ssize_t>(sizeof *backend)) *backend = -1;
+  close(fds[0]);
+  std::ofstream(data_dir + "/postmaster.pid") << pid << "\n" << data_dir << "\n";
+  return pid;
+}
+
+// Whether `pid` (not our child) is gone or a zombie within `within`.
+bool DiesWithin(pid_t pid, milliseconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    size_t close = line.rfind(')');
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z') return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return false;
+}
+
 // Whether `pid` exited (and was reaped) within `within`.
 bool ExitsWithin(pid_t pid, milliseconds within) {
   auto deadline = std::chrono::steady_clock::now() + within;
@@ -96,6 +135,30 @@ TEST(FenceWatchdog, KeepsKillingAPostmasterThatStartsAfterTheDeadlineUntilToldOt
   EXPECT_FALSE(ExitsWithin(allowed, milliseconds(50))) << "disarmed: nothing killed on exit";
   kill(allowed, SIGKILL);
   EXPECT_TRUE(ExitsWithin(allowed, milliseconds(1000)));
+}
+
+TEST(FenceWatchdog, KillsEveryBackendOfThePostmasterEvenFrozenOnesInSessionsOfTheirOwn) {
+  testing::ScratchDir dir("pgpilot-watchdog-test");
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  pid_t watchdog = fork();
+  if (watchdog == 0) {
+    close(fds[1]);
+    _exit(RunFenceWatchdog(fds[0], dir.path()));
+  }
+  close(fds[0]);
+  pid_t backend = 0;
+  pid_t postmaster = StartFakePostmasterWithFrozenBackend(dir.path(), &backend);
+  ASSERT_GT(backend, 0);
+  EXPECT_FALSE(DiesWithin(backend, milliseconds(100))) << "alive (stopped) before the deadline";
+  Send(fds[1], MonotonicNowNs() + 50'000'000);
+  EXPECT_TRUE(ExitsWithin(postmaster, milliseconds(2000)));
+  EXPECT_TRUE(DiesWithin(backend, milliseconds(2000)))
+      << "a frozen backend that survived would acknowledge its commit once thawed";
+  kill(backend, SIGKILL);
+  Send(fds[1], 0);
+  close(fds[1]);
+  EXPECT_TRUE(ExitsWithin(watchdog, milliseconds(2000)));
 }
 
 }  // namespace
