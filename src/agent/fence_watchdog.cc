@@ -6,14 +6,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
 #include "platform/files.h"
 #include "platform/log.h"
+#include "platform/process.h"
 
 namespace pgpilot {
 namespace {
@@ -24,30 +22,6 @@ int64_t MonotonicNs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-// The processes whose parent is `pid`, from /proc.
-std::vector<pid_t> ChildrenOf(pid_t pid) {
-  std::vector<pid_t> children;
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return children;
-  while (dirent* entry = readdir(proc)) {
-    char* end = nullptr;
-    long child = std::strtol(entry->d_name, &end, 10);
-    if (child <= 0 || *end != '\0') continue;
-    auto stat = ReadFile(std::string("/proc/") + entry->d_name + "/stat");
-    if (!stat.ok()) continue;
-    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so read after the last ')'.
-    size_t close = stat->rfind(')');
-    if (close == std::string::npos) continue;
-    char state = 0;
-    long ppid = 0;
-    if (std::sscanf(stat->c_str() + close + 1, " %c %ld", &state, &ppid) == 2 && ppid == pid) {
-      children.push_back(static_cast<pid_t>(child));
-    }
-  }
-  closedir(proc);
-  return children;
 }
 
 // Kills the postmaster of DATA_DIR if one runs, unless its pid is `already_killed` (the pid file
@@ -64,14 +38,8 @@ pid_t KillPostgres(const std::string& data_dir, bool quiet, pid_t already_killed
     if (!quiet) LogInfo("fence: lease deadline passed; PostgreSQL is not running");
     return 0;
   }
-  // Every backend runs in a session of its own (PostgreSQL's children call setsid), so neither
-  // the postmaster's death nor its process group reaches them: a backend frozen in the middle of
-  // a commit would acknowledge it once thawed. The postmaster is stopped first (it forks no
-  // more), then each of its children is killed (a stopped one too), then the postmaster.
-  kill(pid, SIGSTOP);
-  for (pid_t child : ChildrenOf(pid)) kill(child, SIGKILL);
-  if (getpgid(pid) == pid) kill(-pid, SIGKILL);
-  kill(pid, SIGKILL);
+  // Every backend too: one frozen in the middle of a commit would acknowledge it once thawed.
+  KillProcessTree(pid);
   LogError("fence: the agent did not renew its leader lease in time (frozen or dead): killed "
            "PostgreSQL (postmaster pid " + std::to_string(pid) + ") so it cannot accept writes");
   return pid;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -238,6 +239,46 @@ bool ProcessAlive(pid_t pid) {
 }
 
 bool SignalProcess(pid_t pid, int sig) { return pid > 0 && kill(pid, sig) == 0; }
+
+namespace {
+
+// The processes whose parent is `pid`, from /proc.
+std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> children;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return children;
+  while (dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    long child = std::strtol(entry->d_name, &end, 10);
+    if (child <= 0 || *end != '\0') continue;
+    FILE* f = std::fopen((std::string("/proc/") + entry->d_name + "/stat").c_str(), "r");
+    if (f == nullptr) continue;
+    char buf[512];
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string stat(buf, n);
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses; read after the last ')'.
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    long ppid = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %ld", &state, &ppid) == 2 && ppid == pid) {
+      children.push_back(static_cast<pid_t>(child));
+    }
+  }
+  closedir(proc);
+  return children;
+}
+
+}  // namespace
+
+void KillProcessTree(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGSTOP);
+  for (pid_t child : ChildrenOf(pid)) kill(child, SIGKILL);
+  if (getpgid(pid) == pid) kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+}
 
 std::string SelfExecutable() {
   char buf[4096];

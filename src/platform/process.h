@@ -76,6 +76,11 @@ class ProcessRunner {
 bool ProcessAlive(pid_t pid);
 // Sends `signal` to the process; false if it does not exist.
 bool SignalProcess(pid_t pid, int signal);
+// SIGKILLs `pid`, its process group and every child of it, whatever session the child runs in
+// (PostgreSQL's backends each call setsid, so the postmaster's group does not reach them). `pid`
+// is stopped first, so it forks nothing more meanwhile. A backend frozen mid-commit dies without
+// acknowledging it.
+void KillProcessTree(pid_t pid);
 // The path of the running program (/proc/self/exe).
 std::string SelfExecutable();
 

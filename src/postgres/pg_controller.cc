@@ -404,9 +404,8 @@ Status PgController::Stop(StopMode mode) {
   auto deadline = std::chrono::steady_clock::now() + patience;
   while (ProcessAlive(static_cast<pid_t>(pid)) && !runner_.TryWait(static_cast<pid_t>(pid))) {
     if (std::chrono::steady_clock::now() >= deadline) {
-      LogWarn("postgres (pid " + std::to_string(pid) + ") did not stop in time: killing its process group");
-      kill(-static_cast<pid_t>(pid), SIGKILL);
-      SignalProcess(static_cast<pid_t>(pid), SIGKILL);
+      LogWarn("postgres (pid " + std::to_string(pid) + ") did not stop in time: killing it and its backends");
+      KillProcessTree(static_cast<pid_t>(pid));
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       patience = std::chrono::seconds(0);
     }
