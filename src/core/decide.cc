@@ -440,6 +440,9 @@ Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leade
     // elsewhere) must not replay the leader's timeline on top of diverged WAL.
     if (auto diverged = DivergedFromLeader(v, local, *rec)) {
       m.needs_rewind = true;
+      // A rewind against this leader that "succeeded" did not cover it (it ran, say, while the
+      // leader was still promoting): another one is due.
+      m.rewound_term = 0;
       b.Add(Stop{StopMode::kFast});
       return b.Done(NodeState::kStopped, *diverged + ": stopping to rewind from " + rec->holder);
     }

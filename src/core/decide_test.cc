@@ -729,6 +729,17 @@ std::vector<Case> Situations() {
            .Memory([](AgentMemory& m) { m.rewind_term = 5; m.rewound_term = 5; }),
        N::kRewinding, V{"rewind(" + Ep("pg-2") + ")"}, V{"we were a primary", "pg-2 leads"},
        false, [](const Decision& d) { EXPECT_EQ(d.memory.rewind_term, 6u); }},
+      {"DivergenceFoundAfterARewindAgainstThisLeaderAllowsAnotherRewind",
+       // The rewind ran while the leader was still promoting and found nothing to undo; started,
+       // our WAL is past the fork: stop, and the next rewind is not skipped as done.
+       Obs("pg-0", N::kReplica).Replica(1, 0x5000200, "pg-1")
+           .Leader(Lease("pg-1", 5, 40, 0x5000300, 2), Duration(2000)).History(2, 0x5000100, "pg-0", "pg-1")
+           .Memory([](AgentMemory& m) { m.rewind_term = 5; m.rewound_term = 5; }),
+       N::kStopped, V{"stop(fast)"}, V{"past where the leader's timeline 2 left it"},
+       false, [](const Decision& d) {
+         EXPECT_TRUE(d.memory.needs_rewind);
+         EXPECT_EQ(d.memory.rewound_term, 0u);
+       }},
       {"UnreachableRewindSourceIsRetriedAndNothingIsKeptAside",
        Obs("pg-0", N::kRewinding).Stopped(true).Leader(Lease("pg-1", 5, 40, 0x6000000, 2), kFresh)
            .Memory([](AgentMemory& m) { m.rewind_term = 5; })

@@ -595,6 +595,17 @@ Status PgController::Rewind(const MemberEndpoint& source) {
       return Unavailable("cannot reach " + source.name + " for pg_rewind: " + conn.error().message,
                          "retried on the next loop; nothing in the data directory was changed");
     }
+    // A source still in recovery (promoting) is on our old timeline: pg_rewind would find nothing
+    // to undo, and the promotion would fork the timeline behind our WAL afterwards.
+    auto recovery = conn->Query("SELECT pg_is_in_recovery()");
+    if (!recovery.ok()) {
+      return Unavailable("cannot ask " + source.name + " whether it is a primary: " + recovery.error().message,
+                         "retried on the next loop; nothing in the data directory was changed");
+    }
+    if (!recovery->empty() && (*recovery)[0][0].value_or("") == "t") {
+      return Unavailable(source.name + " is not a primary yet (still in recovery, promoting)",
+                         "retried on the next loop; nothing in the data directory was changed");
+    }
     auto checkpoint = conn->Query("CHECKPOINT");
     if (!checkpoint.ok()) {
       return Unavailable("CHECKPOINT on " + source.name + " before pg_rewind failed: " +

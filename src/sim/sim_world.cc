@@ -762,7 +762,11 @@ Status World::PgRewind(int i, int source) {
   pg.standby_signal = true;
   pg.upstream = source;
   pg.history_files.insert(src.history_files.begin(), src.history_files.end());
-  if (wal_.Contains(src.branch, src.lsn, pg.branch, pg.lsn)) {
+  // As PgController::Rewind: a source still in recovery (promoting) is refused, retryably.
+  if (src.in_recovery) return Unavailable("pg_rewind: the source is not a primary yet (in recovery)");
+  // Real pg_rewind compares timelines only: on the same one it changes nothing, even when the
+  // target went further than the source.
+  if (src.branch == pg.branch || wal_.Contains(src.branch, src.lsn, pg.branch, pg.lsn)) {
     Trace(nodes_[i].name + " pg_rewind: no rewind required");
     return Status::Ok();
   }
