@@ -301,6 +301,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     int64_t sync_count = c.synchronous_node_count;
     PGPILOT_TRY(root.Int("synchronous_node_count", 1, 16, &sync_count));
     c.synchronous_node_count = static_cast<int>(sync_count);
+    PGPILOT_TRY(root.Bool("commit_fence", &c.commit_fence));
 
     auto tags = root.Child("tags");
     if (!tags.ok()) return tags.error();
@@ -404,6 +405,7 @@ std::string RenderAgentConfig(const AgentConfig& c) {
   out << YAML::Key << "maximum_lag_on_failover" << YAML::Value << c.maximum_lag_on_failover;
   out << YAML::Key << "synchronous_mode" << YAML::Value << SyncModeName(c.synchronous_mode);
   out << YAML::Key << "synchronous_node_count" << YAML::Value << c.synchronous_node_count;
+  out << YAML::Key << "commit_fence" << YAML::Value << c.commit_fence;
   out << YAML::Key << "tags" << YAML::Value << YAML::BeginMap << YAML::Key << "nofailover"
       << YAML::Value << c.tags.nofailover << YAML::Key << "nosync" << YAML::Value
       << c.tags.nosync << YAML::Key << "noloadbalance" << YAML::Value << c.tags.noloadbalance

@@ -35,6 +35,9 @@ struct AgentConfig {
   // Must be the same on every member (read by the primary and by every candidate).
   SyncMode synchronous_mode = SyncMode::kOff;
   int synchronous_node_count = 1;
+  // Commits on our primary wait for the agent's confirmation, given only under its lease
+  // (docs/commit-fence.md).
+  bool commit_fence = false;
   StoreConfig store;
 
   HostPort api_listen{"127.0.0.1", 8008};

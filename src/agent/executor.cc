@@ -122,7 +122,7 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
           [&](const Promote& a) -> Status { return pg->Promote(local.timeline, a.timeline); },
           [&](const Follow& a) -> Status { return pg->Follow(a.upstream); },
           [&](const EnsureSlots& a) -> Status { return pg->EnsureSlots(a.members); },
-          [&](const SetSyncStandbys& a) -> Status { return pg->SetSyncStandbys(a.names); },
+          [&](const SetSyncStandbys& a) -> Status { return pg->SetSyncStandbys(a.names, a.commit_fence); },
           [&](const SetParameters& a) -> Status { return pg->SetParameters(a.parameters); },
           [&](const KeepDataDirAside&) -> Status { return pg->KeepDataDirAside().status(); },
       },

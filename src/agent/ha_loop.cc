@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "api/peer_client.h"
+#include "postgres/commit_fence.h"
 #include "platform/log.h"
 
 namespace pgpilot {
@@ -25,9 +26,15 @@ bool OnlyRoutine(const std::vector<Action>& actions) {
 HaLoop::HaLoop(const AgentConfig& config, Store& store, PostgresController& postgres,
                TaskRunner& tasks, FenceWatchdog* watchdog, const Clock& clock, SnapshotBoard& board)
     : config_(config),
-      settings_{config.name,  config.ttl,       config.loop_wait,
-                config.maximum_lag_on_failover, config.tags, config.synchronous_mode,
-                config.synchronous_node_count},
+      settings_{config.name,
+                config.ttl,
+                config.loop_wait,
+                config.maximum_lag_on_failover,
+                config.tags,
+                config.synchronous_mode,
+                config.synchronous_node_count,
+                /*paused=*/false,
+                config.commit_fence},
       in_force_(settings_),
       store_(store),
       postgres_(postgres),
@@ -36,9 +43,24 @@ HaLoop::HaLoop(const AgentConfig& config, Store& store, PostgresController& post
       watchdog_(watchdog),
       clock_(clock),
       board_(board) {
+  if (config.commit_fence) commit_fence_ = std::make_unique<CommitFence>(clock);
   executor_.OnLeaseGranted([this](const OwnLease& lease) {
     if (watchdog_ != nullptr) watchdog_->Arm(WatchdogDeadline(lease));
+    if (commit_fence_) commit_fence_->ConfirmUntil(OwnLeaseDeadline(lease));
   });
+}
+
+HaLoop::~HaLoop() = default;
+
+void HaLoop::SteerCommitFence(const LocalState& local) {
+  if (!commit_fence_) return;
+  if (memory_.lease && local.running) {
+    commit_fence_->ConfirmUntil(OwnLeaseDeadline(*memory_.lease));
+    commit_fence_->Target(postgres_.CommitFenceConninfo());
+  } else {
+    commit_fence_->ConfirmUntil(MonoTime{});
+    commit_fence_->Target("");
+  }
 }
 
 void HaLoop::Run(const std::atomic<bool>& stop) {
@@ -107,6 +129,7 @@ void HaLoop::Tick() {
     if (order.kind == WatchdogOrder::kArm) watchdog_->Arm(order.deadline);
     if (order.kind == WatchdogOrder::kDisarm) watchdog_->Disarm();
   }
+  SteerCommitFence(o.local);
   Publish(o, d);
 }
 

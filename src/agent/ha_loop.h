@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "agent/config.h"
@@ -18,10 +19,13 @@
 
 namespace pgpilot {
 
+class CommitFence;
+
 class HaLoop {
  public:
   HaLoop(const AgentConfig& config, Store& store, PostgresController& postgres, TaskRunner& tasks,
          FenceWatchdog* watchdog, const Clock& clock, SnapshotBoard& board);
+  ~HaLoop();
 
   // Ticks until `stop` becomes true.
   void Run(const std::atomic<bool>& stop);
@@ -35,6 +39,9 @@ class HaLoop {
   void Publish(const Observation& o, const Decision& d);
   MemberStatus BuildMember(const Observation& o, NodeState state, const std::string& reason) const;
   void LogDecision(NodeState from, const Decision& d);
+  // The commit fence streams from our PostgreSQL and confirms until our lease's own deadline
+  // while we hold the lease; otherwise it confirms nothing.
+  void SteerCommitFence(const LocalState& local);
 
   const AgentConfig& config_;
   HaSettings settings_;   // from the agent's config file
@@ -44,6 +51,7 @@ class HaLoop {
   TaskRunner& tasks_;
   Executor executor_;
   FenceWatchdog* watchdog_;
+  std::unique_ptr<CommitFence> commit_fence_;  // null unless config.commit_fence
   const Clock& clock_;
   SnapshotBoard& board_;
 

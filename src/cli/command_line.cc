@@ -60,6 +60,10 @@ int RunCommandLine(int argc, char** argv) {
   up->add_option("--synchronous-node-count", up_options.spec.synchronous_node_count,
                  "Standbys every commit waits for in synchronous mode (new clusters only)")
       ->default_val(1)->check(CLI::Range(1, 8));
+  up->add_option("--commit-fence", up_options.spec.commit_fence,
+                 "true: commits on the primary also wait for its agent's confirmation, given only "
+                 "under its lease (docs/commit-fence.md) (new clusters only)")
+      ->default_val(false);
   up->add_option("--wait", up_wait, "Seconds to wait for a healthy cluster")->default_val(120);
   up->add_option("--run-as", up_options.spec.run_as,
                  "Unprivileged user for PostgreSQL when started as root")

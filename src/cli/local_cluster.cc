@@ -115,6 +115,7 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
     c.loop_wait = spec.loop_wait;
     c.synchronous_mode = spec.synchronous_mode;
     c.synchronous_node_count = spec.synchronous_node_count;
+    c.commit_fence = spec.commit_fence;
     c.store = store;
     c.api_listen = {"127.0.0.1", spec.base_port + 100 + i};
     c.api_connect = c.api_listen;

@@ -21,6 +21,7 @@ struct LocalClusterSpec {
   std::string store_url;     // empty: the embedded store in DIR; or "etcd://HOST:PORT,..."
   SyncMode synchronous_mode = SyncMode::kOff;
   int synchronous_node_count = 1;
+  bool commit_fence = false;
 };
 
 struct LocalCluster {

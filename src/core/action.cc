@@ -57,7 +57,7 @@ std::string Describe(const WriteRequests& a) {
          std::to_string(a.expected_revision) + ")";
 }
 std::string Describe(const SetSyncStandbys& a) {
-  return "set_synchronous_standbys(" + Names(a.names) + ")";
+  return "set_synchronous_standbys(" + Names(a.names) + (a.commit_fence ? std::string(" + commit fence") : "") + ")";
 }
 std::string Describe(const KeepDataDirAside& a) { return "keep_data_dir_aside(" + a.why + ")"; }
 

@@ -49,7 +49,8 @@ struct Stop { StopMode mode = StopMode::kFast; };
 struct Promote { Timeline timeline = 0; };
 struct Follow { std::optional<MemberEndpoint> upstream; };  // rewrite primary_conninfo, reload
 struct EnsureSlots { std::vector<std::string> members; };    // physical slots on this primary
-struct SetSyncStandbys { std::vector<std::string> names; };  // synchronous_standby_names, reload
+// synchronous_standby_names (the standbys, and the commit fence when set), reload.
+struct SetSyncStandbys { std::vector<std::string> names; bool commit_fence = false; };
 struct Checkpoint {};                                        // before a switchover's clean stop
 // The store's cluster-wide PostgreSQL parameters into pgpilot.conf, reload.
 struct SetParameters { std::vector<std::pair<std::string, std::string>> parameters; };

@@ -139,7 +139,8 @@ void AddTakeSyncSet(const Observation& o, Builder& b) {
 std::string AddSyncPlan(const Observation& o, Builder& b) {
   AgentMemory& m = b.memory();
   SyncPlan sync = PlanSyncStandbys(o.settings.synchronous_mode, o.settings.synchronous_node_count,
-                                   o.settings.member_name, *o.view, o.local, m.sync_join, o.now);
+                                   o.settings.member_name, *o.view, o.local, m.sync_join, o.now,
+                                   o.settings.commit_fence);
   for (Action& action : sync.actions) b.Add(std::move(action));
   m.sync_join = sync.join;
   return sync.summary.empty() ? std::string() : "; " + sync.summary;

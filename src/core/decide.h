@@ -28,6 +28,7 @@ struct HaSettings {
   SyncMode synchronous_mode = SyncMode::kOff;
   int synchronous_node_count = 1;  // standbys every commit waits for, when available
   bool paused = false;             // maintenance (only ever set by the store's config)
+  bool commit_fence = false;       // the primary's commits also wait for the agent's commit fence
 };
 
 // The agent's own settings with the cluster-wide ones of the store's `config` key over them.

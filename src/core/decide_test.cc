@@ -302,7 +302,7 @@ std::string Summary(const Action& action) {
           [](const SetSyncStandbys& a) {
             std::string out = "set_sync_standbys(";
             for (size_t i = 0; i < a.names.size(); ++i) out += (i ? "," : "") + a.names[i];
-            return out + ")";
+            return out + (a.commit_fence ? " + fence)" : ")");
           },
           [](const KeepDataDirAside&) { return std::string("keep_data_dir_aside"); },
       },

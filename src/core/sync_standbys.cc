@@ -42,14 +42,20 @@ bool Take(std::string_view& text, std::string_view word) {
 
 }  // namespace
 
-std::string SynchronousStandbyNames(const std::vector<std::string>& names) {
+std::string SynchronousStandbyNames(const std::vector<std::string>& standbys, bool commit_fence) {
+  std::vector<std::string> names;
+  if (commit_fence) names.emplace_back(kCommitFenceName);
+  names.insert(names.end(), standbys.begin(), standbys.end());
   if (names.empty()) return "";
   std::string out = "ANY " + std::to_string(names.size()) + " (";
   for (size_t i = 0; i < names.size(); ++i) out += (i ? ", \"" : "\"") + names[i] + "\"";
   return out + ")";
 }
 
-std::optional<std::vector<std::string>> ParseSynchronousStandbyNames(std::string_view text) {
+namespace {
+
+// Every name of a value SynchronousStandbyNames wrote, the commit fence's included.
+std::optional<std::vector<std::string>> ParseAllNames(std::string_view text) {
   std::string_view rest = text;
   if (!Take(rest, "any")) {
     if (rest.find_first_not_of(" \t") == std::string_view::npos) return std::vector<std::string>{};
@@ -78,6 +84,19 @@ std::optional<std::vector<std::string>> ParseSynchronousStandbyNames(std::string
   return Sorted(std::move(names));
 }
 
+}  // namespace
+
+std::optional<std::vector<std::string>> ParseSynchronousStandbyNames(std::string_view text) {
+  auto names = ParseAllNames(text);
+  if (names) std::erase(*names, std::string(kCommitFenceName));
+  return names;
+}
+
+bool NamesCommitFence(std::string_view text) {
+  auto names = ParseAllNames(text);
+  return names && Contains(*names, std::string(kCommitFenceName));
+}
+
 WriteSync WriteSyncOver(const std::optional<SyncRecord>& current, SyncRecord next) {
   if (!current) return WriteSync{std::move(next), 0, true};
   return WriteSync{std::move(next), current->revision, false};
@@ -92,8 +111,10 @@ std::optional<std::string> OutsideSyncSet(const std::optional<SyncRecord>& sync,
          "]: promoting " + member + " could lose acknowledged commits";
 }
 
-SyncPlan PlanSyncStandbys(SyncMode mode, int count, const std::string& me, const ClusterView& view,
-                          const LocalState& local, const SyncJoin& join, MonoTime now) {
+namespace {
+
+SyncPlan PlanStandbys(SyncMode mode, int count, const std::string& me, const ClusterView& view,
+                      const LocalState& local, const SyncJoin& join, MonoTime now) {
   SyncPlan plan;
   std::optional<std::vector<std::string>> waiting =
       ParseSynchronousStandbyNames(local.synchronous_standby_names);
@@ -221,6 +242,29 @@ SyncPlan PlanSyncStandbys(SyncMode mode, int count, const std::string& me, const
     plan.summary += mode == SyncMode::kStrict ? " (strict: commits wait until one catches up)"
                                               : " (none available: commits do not wait, and no "
                                                 "member may be promoted automatically)";
+  }
+  return plan;
+}
+
+}  // namespace
+
+SyncPlan PlanSyncStandbys(SyncMode mode, int count, const std::string& me, const ClusterView& view,
+                          const LocalState& local, const SyncJoin& join, MonoTime now, bool commit_fence) {
+  SyncPlan plan = PlanStandbys(mode, count, me, view, local, join, now);
+  bool written = false;
+  for (Action& action : plan.actions) {
+    if (auto* set = std::get_if<SetSyncStandbys>(&action)) {
+      set->commit_fence = commit_fence;
+      written = true;
+    }
+  }
+  // Only the fence's presence is wrong: the same standbys, with (or without) the fence.
+  std::optional<std::vector<std::string>> waiting = ParseSynchronousStandbyNames(local.synchronous_standby_names);
+  if (!written && waiting && NamesCommitFence(local.synchronous_standby_names) != commit_fence) {
+    plan.actions.push_back(SetSyncStandbys{*waiting, commit_fence});
+    plan.summary += std::string(plan.summary.empty() ? "" : "; ") +
+                    (commit_fence ? "commits wait for the commit fence (confirmed only under our lease)"
+                                  : "commits no longer wait for the commit fence");
   }
   return plan;
 }

@@ -26,12 +26,20 @@ namespace pgpilot {
 // can have it (member names are [a-z0-9-]), so commits wait.
 inline constexpr std::string_view kNoStandbyName = "pgpilot_no_standby";
 
-// synchronous_standby_names for waiting on all of `names`: 'ANY 2 ("pg-1", "pg-2")', or "" for
-// none. Every listed standby must confirm, so the set is exact.
-std::string SynchronousStandbyNames(const std::vector<std::string>& names);
-// The names of a value SynchronousStandbyNames wrote (sorted); "" is none. nullopt for any other
-// form (an operator's setting): then pgpilot cannot tell what PostgreSQL waits for.
+// The application_name of the agent's commit fence (postgres/commit_fence.h): with it among the
+// names, every commit also waits for the agent's confirmation, given only under its lease.
+inline constexpr std::string_view kCommitFenceName = "pgpilot_commit_fence";
+
+// synchronous_standby_names for waiting on all of `names` (and the commit fence, when
+// `commit_fence`): 'ANY 3 ("pgpilot_commit_fence", "pg-1", "pg-2")', or "" for nothing. Every
+// listed name must confirm, so the set is exact.
+std::string SynchronousStandbyNames(const std::vector<std::string>& names, bool commit_fence = false);
+// The standby names of a value SynchronousStandbyNames wrote (sorted, without the commit fence);
+// "" is none. nullopt for any other form (an operator's setting): then pgpilot cannot tell what
+// PostgreSQL waits for.
 std::optional<std::vector<std::string>> ParseSynchronousStandbyNames(std::string_view text);
+// Whether a value SynchronousStandbyNames wrote makes commits wait for the commit fence.
+bool NamesCommitFence(std::string_view text);
 
 // How long after asking PostgreSQL to wait for a standby (a reload) its setting counts as in
 // effect in every process that releases commits (the WAL senders reload within milliseconds).
@@ -53,8 +61,11 @@ struct SyncPlan {
   SyncJoin join;                // the next value of AgentMemory::sync_join
   std::string summary;          // for the decision's reason
 };
+// `commit_fence`: every setting it writes also names the commit fence (and one is written when
+// only the fence's presence is wrong).
 SyncPlan PlanSyncStandbys(SyncMode mode, int count, const std::string& me, const ClusterView& view,
-                          const LocalState& local, const SyncJoin& join, MonoTime now);
+                          const LocalState& local, const SyncJoin& join, MonoTime now,
+                          bool commit_fence = false);
 
 // The compare-and-swap replacing `current` (absent: creating it) with `next`.
 WriteSync WriteSyncOver(const std::optional<SyncRecord>& current, SyncRecord next);

@@ -58,7 +58,7 @@ class Primary {
                       {"pg-3", true, Lsn{0x3000000}}};
   }
   SyncPlan Plan(MonoTime now = kT0) {
-    SyncPlan plan = PlanSyncStandbys(mode, count, "pg-0", view, local, join, now);
+    SyncPlan plan = PlanSyncStandbys(mode, count, "pg-0", view, local, join, now, commit_fence);
     join = plan.join;
     return plan;
   }
@@ -71,7 +71,7 @@ class Primary {
         view.sync = w->record;
         view.sync->revision = ++revision;
       } else if (auto* s = std::get_if<SetSyncStandbys>(&a)) {
-        local.synchronous_standby_names = SynchronousStandbyNames(s->names);
+        local.synchronous_standby_names = SynchronousStandbyNames(s->names, s->commit_fence);
       } else {
         FAIL() << DescribeAction(a);
       }
@@ -95,6 +95,7 @@ class Primary {
 
   SyncMode mode = SyncMode::kOn;
   int count = 1;
+  bool commit_fence = false;
   ClusterView view;
   LocalState local;
   SyncJoin join;
@@ -245,6 +246,54 @@ TEST(PlanSyncStandbys, TurnedOffTheRecordPromisesNothingAndPostgresStopsWaiting)
   p.Apply(plan);
   EXPECT_TRUE(p.Plan().actions.empty());
   EXPECT_EQ(OutsideSyncSet(p.view.sync, "pg-3"), std::nullopt) << "a leader-less record restricts nobody";
+}
+
+TEST(SynchronousStandbyNames, TheCommitFenceIsOneMoreNameEveryCommitWaitsFor) {
+  EXPECT_EQ(SynchronousStandbyNames({}, true), "ANY 1 (\"pgpilot_commit_fence\")");
+  EXPECT_EQ(SynchronousStandbyNames({"pg-1", "pg-2"}, true),
+            "ANY 3 (\"pgpilot_commit_fence\", \"pg-1\", \"pg-2\")");
+  EXPECT_EQ(ParseSynchronousStandbyNames(SynchronousStandbyNames({"pg-2", "pg-1"}, true)), (Names{"pg-1", "pg-2"}))
+      << "the standbys, without the fence";
+  EXPECT_TRUE(NamesCommitFence(SynchronousStandbyNames({"pg-1"}, true)));
+  EXPECT_FALSE(NamesCommitFence(SynchronousStandbyNames({"pg-1"}, false)));
+  EXPECT_FALSE(NamesCommitFence(""));
+  EXPECT_FALSE(NamesCommitFence("FIRST 1 (\"pgpilot_commit_fence\", \"pg-1\")")) << "not our form";
+}
+
+TEST(PlanSyncStandbys, WithTheCommitFenceEverySettingNamesItAsynchronousModeIncluded) {
+  Primary p;
+  p.commit_fence = true;
+  p.mode = SyncMode::kOff;
+  SyncPlan off = p.Plan();
+  ASSERT_EQ(off.actions.size(), 1u);
+  p.Apply(off);
+  EXPECT_EQ(p.local.synchronous_standby_names, "ANY 1 (\"pgpilot_commit_fence\")");
+  EXPECT_THAT(off.summary, HasSubstr("commit fence"));
+  EXPECT_TRUE(p.Plan().actions.empty()) << "settled";
+
+  // Synchronous mode on: the standbys join next to the fence, in the usual order.
+  p.mode = SyncMode::kOn;
+  p.Standby("pg-2").flushed = p.local.wal_position;
+  for (int tick = 0; tick < 6; ++tick) {
+    p.Apply(p.Plan(kT0 + std::chrono::seconds(2 * tick)));
+    p.ExpectPostgresCoversTheRecord();
+    EXPECT_TRUE(NamesCommitFence(p.local.synchronous_standby_names)) << p.local.synchronous_standby_names;
+  }
+  ASSERT_TRUE(p.view.sync.has_value());
+  EXPECT_EQ(p.view.sync->members, Names{"pg-2"});
+  EXPECT_EQ(p.local.synchronous_standby_names, "ANY 2 (\"pgpilot_commit_fence\", \"pg-2\")");
+
+  // Turned off: the standbys go, the fence stays.
+  p.commit_fence = true;
+  p.mode = SyncMode::kOff;
+  p.Apply(p.Plan());
+  EXPECT_EQ(p.local.synchronous_standby_names, "ANY 1 (\"pgpilot_commit_fence\")");
+  // The fence turned off: only its presence changes.
+  p.commit_fence = false;
+  SyncPlan unfenced = p.Plan();
+  p.Apply(unfenced);
+  EXPECT_EQ(p.local.synchronous_standby_names, "");
+  EXPECT_THAT(unfenced.summary, HasSubstr("no longer wait for the commit fence"));
 }
 
 }  // namespace

@@ -113,7 +113,8 @@ void CommitFence::Stream(const std::string& conninfo) {
     status_.error = why;
   };
 
-  std::string full = conninfo + " replication=true application_name=" + kCommitFenceName + " connect_timeout=2";
+  std::string full = conninfo + " replication=true application_name=" + std::string(kCommitFenceName) +
+                     " connect_timeout=2";
   PGconn* conn = PQconnectdb(full.c_str());
   if (PQstatus(conn) != CONNECTION_OK) {
     fail("cannot connect to our primary: " + ErrorOf(conn));

@@ -10,13 +10,12 @@
 #include <string>
 #include <thread>
 
+#include "core/sync_standbys.h"  // kCommitFenceName, the application_name it connects with
 #include "core/types.h"
 #include "platform/clock.h"
 
 namespace pgpilot {
 
-// The application_name the fence connects with: the name synchronous_standby_names lists.
-inline constexpr const char* kCommitFenceName = "pgpilot_commit_fence";
 
 struct CommitFenceStatus {
   bool connected = false;    // streaming from the primary

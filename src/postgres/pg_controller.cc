@@ -82,6 +82,13 @@ std::string PgController::LocalConninfo(const std::string& application_name) con
                    {"application_name", application_name}});
 }
 
+std::string PgController::CommitFenceConninfo() const {
+  return Conninfo({{"host", config_.local_host},
+                   {"port", std::to_string(config_.port)},
+                   {"user", config_.replication_user},
+                   {"passfile", passfile_}});
+}
+
 std::string PgController::SourceConninfo(const MemberEndpoint& source) const {
   return Conninfo({{"host", source.host},
                    {"port", std::to_string(source.port)},
@@ -453,8 +460,8 @@ Status PgController::Follow(const std::optional<MemberEndpoint>& upstream) {
   return Status::Ok();
 }
 
-Status PgController::SetSyncStandbys(const std::vector<std::string>& names) {
-  std::string value = SynchronousStandbyNames(names);
+Status PgController::SetSyncStandbys(const std::vector<std::string>& names, bool commit_fence) {
+  std::string value = SynchronousStandbyNames(names, commit_fence);
   if (Status s = WriteConfiguration(StartRole::kPrimary, std::nullopt, value); !s.ok()) return s;
   Reload();
   LogInfo("synchronous_standby_names = '" + value + "'");

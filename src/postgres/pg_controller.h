@@ -50,7 +50,8 @@ class PgController final : public PostgresController {
   Status Promote(Timeline current, Timeline timeline) override;
   Status Follow(const std::optional<MemberEndpoint>& upstream) override;
   Status EnsureSlots(const std::vector<std::string>& members) override;
-  Status SetSyncStandbys(const std::vector<std::string>& names) override;
+  Status SetSyncStandbys(const std::vector<std::string>& names, bool commit_fence) override;
+  std::string CommitFenceConninfo() const override;
   Status Checkpoint(Duration timeout) override;
   Status SetParameters(const Parameters& parameters) override;
   Result<std::string> KeepDataDirAside() override;

@@ -36,9 +36,12 @@ class PostgresController {
   virtual Status Promote(Timeline current, Timeline timeline) = 0;
   virtual Status Follow(const std::optional<MemberEndpoint>& upstream) = 0;
   virtual Status EnsureSlots(const std::vector<std::string>& members) = 0;
-  // Makes every commit wait for all of `names` (synchronous_standby_names; empty: none), kept in
-  // the managed configuration across restarts, and reloads.
-  virtual Status SetSyncStandbys(const std::vector<std::string>& names) = 0;
+  // Makes every commit wait for all of `names` (synchronous_standby_names; empty: none) and, when
+  // `commit_fence`, for the agent's commit fence; kept in the managed configuration across
+  // restarts, and reloads.
+  virtual Status SetSyncStandbys(const std::vector<std::string>& names, bool commit_fence) = 0;
+  // Where the agent's commit fence connects to this PostgreSQL (as the replication user).
+  virtual std::string CommitFenceConninfo() const = 0;
   // Writes the store's cluster-wide PostgreSQL parameters into the managed configuration and
   // reloads (a parameter that needs a restart then shows as pending_restart).
   virtual Status SetParameters(const std::vector<std::pair<std::string, std::string>>& parameters) = 0;

@@ -44,6 +44,7 @@ struct SimPostgres {
   int aside_count = 0;      // directories renamed aside (never deleted)
   std::set<Timeline> history_files;  // pg_wal/NNNNNNNN.history present in the directory
   std::vector<std::string> sync_standbys;  // synchronous_standby_names (kept in the directory)
+  bool commit_fence = false;               // ... names the agent's commit fence too
 
   // The server.
   bool running = false;

@@ -353,7 +353,7 @@ void World::Observed(int i, Result<ClusterView> view) {
   t.o.local = n.pg.Observe(wal_, host_ports_);
   if (t.o.local.is_running_primary()) {
     // pg_stat_replication and the setting in effect.
-    t.o.local.synchronous_standby_names = SynchronousStandbyNames(n.pg.sync_standbys);
+    t.o.local.synchronous_standby_names = SynchronousStandbyNames(n.pg.sync_standbys, n.pg.commit_fence);
     for (size_t j = 0; j < nodes_.size(); ++j) {
       const SimPostgres& r = nodes_[j].pg;
       if (static_cast<int>(j) == i || !r.running || r.frozen || r.upstream != i || !r.streaming ||
@@ -575,6 +575,7 @@ void World::Execute(int i, size_t k) {
           [&](const EnsureSlots&) { Next(i, k, Status::Ok()); },
           [&](const SetSyncStandbys& a) {
             n.pg.sync_standbys = a.names;
+            n.pg.commit_fence = a.commit_fence;
             Next(i, k, Status::Ok());
           },
           [&](const KeepDataDirAside& a) {
