@@ -134,6 +134,15 @@ void AddTakeSyncSet(const Observation& o, Builder& b) {
   b.Add(WriteSyncOver(sync, SyncRecord{o.settings.member_name, {}, 0}));
 }
 
+// With the commit fence, before a promotion: PostgreSQL must wait for the fence from its very
+// first write, not from our first tick as the primary (we may stall right after promoting).
+void AddFenceBeforePromotion(const Observation& o, Builder& b) {
+  if (!o.settings.commit_fence || NamesCommitFence(o.local.synchronous_standby_names)) return;
+  b.Add(SetSyncStandbys{ParseSynchronousStandbyNames(o.local.synchronous_standby_names)
+                            .value_or(std::vector<std::string>{}),
+                        true});
+}
+
 // A primary's synchronous standbys (sync_standbys.h): their actions after ours, the join in
 // progress remembered; the plan's summary for the reason ("" when there is nothing to say).
 std::string AddSyncPlan(const Observation& o, Builder& b) {
@@ -395,6 +404,7 @@ Decision Elect(const Observation& o, Builder& b, LeaderAssessment leader) {
   // PostgreSQL's recovery ends there (or later), so the old leader can see it stopped before.
   Lsn switch_lsn = handover != nullptr ? std::max(local.replayed, local.wal_position) : local.replayed;
   b.Add(AppendHistory{Reservation(o, next, m.previous_leader, m.promotion_reason, switch_lsn)});
+  AddFenceBeforePromotion(o, b);
   b.Add(Promote{next});
   return b.Done(NodeState::kPromoting, lease_text + "; " + why_us);
 }
@@ -419,6 +429,7 @@ Decision RunningReplica(const Observation& o, Builder& b, LeaderAssessment leade
     }
     b.Add(RenewLease{rec->term});
     if (o.settings.synchronous_mode != SyncMode::kOff) AddTakeSyncSet(o, b);
+    AddFenceBeforePromotion(o, b);
     const HistoryEntry* own = OwnReservation(v, local, me);
     if (own != nullptr) {
       b.Add(Promote{own->timeline});

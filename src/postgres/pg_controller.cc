@@ -462,7 +462,12 @@ Status PgController::Follow(const std::optional<MemberEndpoint>& upstream) {
 
 Status PgController::SetSyncStandbys(const std::vector<std::string>& names, bool commit_fence) {
   std::string value = SynchronousStandbyNames(names, commit_fence);
-  if (Status s = WriteConfiguration(StartRole::kPrimary, std::nullopt, value); !s.ok()) return s;
+  // Only that line changes: a replica about to promote (the fence set before it accepts writes)
+  // keeps its primary_conninfo and its standby.signal.
+  auto conf = ReadFile(DataPath(kManagedConfFile));
+  if (!conf.ok()) return conf.error();
+  std::string updated = WithRenderedSetting(*conf, "synchronous_standby_names", value);
+  if (Status s = WriteFileAtomic(DataPath(kManagedConfFile), updated, 0600); !s.ok()) return s;
   Reload();
   LogInfo("synchronous_standby_names = '" + value + "'");
   return Status::Ok();

@@ -214,6 +214,21 @@ std::optional<std::string> RenderedSetting(const std::string& conf, const std::s
   return std::nullopt;
 }
 
+std::string WithRenderedSetting(const std::string& conf, const std::string& name, const std::string& value) {
+  const std::string line = name + " = " + QuoteConfValue(value);
+  const std::string prefix = name + " = ";
+  size_t start = 0;
+  while (start < conf.size()) {
+    size_t end = conf.find('\n', start);
+    if (end == std::string::npos) end = conf.size();
+    if (conf.compare(start, prefix.size(), prefix) == 0) {
+      return conf.substr(0, start) + line + conf.substr(end);
+    }
+    start = end + 1;
+  }
+  return conf + (conf.empty() || conf.back() == '\n' ? "" : "\n") + line + "\n";
+}
+
 std::string RenderHba(const HbaSettings& s) {
   std::string out =
       "# Written by pgpilot; rewritten on every start. Every line needs scram-sha-256.\n"

@@ -48,6 +48,9 @@ std::string WithClusterParameters(const std::string& conf, const Parameters& par
 // The value of `name` in a configuration file pgpilot rendered, unquoted; nullopt when the file
 // does not set it.
 std::optional<std::string> RenderedSetting(const std::string& conf, const std::string& name);
+// `conf` with the line of `name` (as RenderManagedConf writes it) set to `value`, quoted; the
+// line is appended when missing. Everything else is kept.
+std::string WithRenderedSetting(const std::string& conf, const std::string& name, const std::string& value);
 
 struct HbaSettings {
   std::string superuser = "postgres";

@@ -317,5 +317,17 @@ TEST(Hba, WithoutNetworksOnlyLoopbackIsAllowed) {
   }
 }
 
+TEST(ManagedConf, OneRenderedSettingChangesAndEverythingElseStays) {
+  std::string conf = RenderManagedConf(Settings(), MemberEndpoint{"pg-0", "10.0.0.1", 5432}, "ANY 1 (\"pg-2\")");
+  std::string updated = WithRenderedSetting(conf, "synchronous_standby_names", "ANY 1 (\"pgpilot_commit_fence\")");
+  EXPECT_EQ(RenderedSetting(updated, "synchronous_standby_names"), "ANY 1 (\"pgpilot_commit_fence\")");
+  EXPECT_EQ(RenderedSetting(updated, "primary_conninfo"), RenderedSetting(conf, "primary_conninfo"))
+      << "a replica keeps following";
+  EXPECT_EQ(std::count(updated.begin(), updated.end(), '\n'), std::count(conf.begin(), conf.end(), '\n'));
+  std::string appended = WithRenderedSetting("port = 5432\n", "synchronous_standby_names", "it's");
+  EXPECT_EQ(appended, "port = 5432\nsynchronous_standby_names = 'it''s'\n");
+  EXPECT_EQ(RenderedSetting(appended, "synchronous_standby_names"), "it's");
+}
+
 }  // namespace
 }  // namespace pgpilot

@@ -24,7 +24,7 @@ constexpr const char* kUsage =
     "usage: pgpilot-sim [--schedules N] [--seed S] [--nodes 3|5] [--unsafe VARIANT|list]\n"
     "                   [--jobs J] [--max-drift-ppm P] [--latency MIN-MAX] [--max-faults F]\n"
     "                   [--ttl MS] [--spike-ms MS] [--synchronous-mode off|on|strict]\n"
-    "                   [--machine-freeze] [--replay SCHEDULE_SEED]\n"
+    "                   [--machine-freeze] [--commit-fence] [--replay SCHEDULE_SEED]\n"
     "Runs N fault schedules generated from S against the real HA decision code, checks the\n"
     "invariants after every simulated event, and prints a summary ending in\n"
     "  schedules=N violations=V seconds=S   (S: wall-clock seconds the run took)\n"
@@ -48,6 +48,7 @@ std::string Options(const SimOptions& o) {
                   std::to_string(o.max_drift_ppm) + " --latency " + std::to_string(o.latency_min_ms) +
                   "-" + std::to_string(o.latency_max_ms) + " --max-faults " + std::to_string(o.max_faults);
   if (o.machine_freeze) s += " --machine-freeze";
+  if (o.commit_fence) s += " --commit-fence";
   if (o.sync_mode != pgpilot::SyncMode::kOff) {
     s += std::string(" --synchronous-mode ") + pgpilot::SyncModeName(o.sync_mode);
   }
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
       options.sync_mode = *mode;
     } else if (arg == "--machine-freeze") {
       options.machine_freeze = true;
+    } else if (arg == "--commit-fence") {
+      options.commit_fence = true;
     } else if (arg == "--replay") {
       if (!value(&v) || v < 0) return Usage("--replay needs a schedule seed");
       replay = v;

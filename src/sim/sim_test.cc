@@ -68,6 +68,17 @@ TEST(Simulator, SynchronousModeLosesNoAcknowledgedWriteAcrossFailovers) {
   }
 }
 
+TEST(Simulator, AFrozenMachineAcknowledgesAfterAPromotionUnlessTheCommitFenceHoldsItsCommits) {
+  SimOptions frozen;
+  frozen.machine_freeze = true;
+  RunSummary without = RunSchedules(15, 600, frozen, 2, false);
+  EXPECT_GT(without.violations, 0) << "whole-machine freezes must produce the split brain the fence is for";
+  frozen.commit_fence = true;
+  RunSummary with = RunSchedules(15, 600, frozen, 2, false);
+  EXPECT_EQ(with.violations, 0) << (with.failures.empty() ? "" : *with.failures.front().violation);
+  EXPECT_GT(with.writes, 0) << "commits are acknowledged through the fence";
+}
+
 TEST(Simulator, ASeedReplaysTheSameScheduleEventForEvent) {
   SimOptions traced;
   traced.trace = true;

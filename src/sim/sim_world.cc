@@ -179,6 +179,11 @@ class World {
   // Synchronous mode: acknowledges the pending commits every standby PostgreSQL waits for has.
   void ReleaseCommits(int i);
   bool Confirmed(int i, const std::pair<int, uint64_t>& commit) const;
+  // The commit fence of member i confirms now: its agent runs, unfrozen, under a provable lease.
+  bool FenceConfirms(int i) const;
+  // Member i can acknowledge a commit now: writable, and its fence (if PostgreSQL waits for it)
+  // confirms.
+  bool CanAcknowledge(int i) const;
   void Acknowledge(int branch, uint64_t lsn);
   // Following a newer timeline, the WAL receiver first fetches the history file of every number
   // between its timeline and the upstream's; false when the upstream lacks one.
@@ -316,6 +321,7 @@ HaSettings World::Settings(int i) const {
   s.loop_wait = loop_wait_;
   s.synchronous_mode = options_.sync_mode;
   s.synchronous_node_count = sync_count_;
+  s.commit_fence = options_.commit_fence;
   return s;
 }
 
@@ -905,7 +911,7 @@ void World::Step() {
     SimPostgres& pg = nodes_[i].pg;
     if (pg.Writable() && Connected(static_cast<int>(i), ClientEndpoint())) {
       pg.lsn += static_cast<uint64_t>(rng_.Range(100, 4000));
-      if (options_.sync_mode == SyncMode::kOff) {
+      if (options_.sync_mode == SyncMode::kOff && !pg.commit_fence) {
         Acknowledge(pg.branch, pg.lsn);
       } else {
         nodes_[i].pending_commits.emplace_back(pg.branch, pg.lsn);
@@ -928,7 +934,18 @@ void World::Step() {
   At(now_ + kStepMs, [this] { Step(); });
 }
 
+bool World::FenceConfirms(int i) const {
+  const Node& n = nodes_[i];
+  return n.agent_alive && !n.agent_frozen && n.memory.lease && LocalNow(i) < OwnLeaseDeadline(*n.memory.lease);
+}
+
+bool World::CanAcknowledge(int i) const {
+  const SimPostgres& pg = nodes_[i].pg;
+  return pg.Writable() && (!pg.commit_fence || FenceConfirms(i));
+}
+
 bool World::Confirmed(int i, const std::pair<int, uint64_t>& commit) const {
+  if (nodes_[i].pg.commit_fence && !FenceConfirms(i)) return false;
   for (const std::string& name : nodes_[i].pg.sync_standbys) {
     int j = NodeOf(name);
     if (j < 0 || j == i) return false;  // e.g. strict mode's name nobody has
@@ -1216,11 +1233,15 @@ void World::Violate(const std::string& what, bool safety) {
 }
 
 void World::CheckInvariants() {
+  // With the commit fence, a thawed old primary may accept a write into its WAL, but it can never
+  // acknowledge one: what clients see is what must never come from two members.
   int writable = -1;
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (!nodes_[i].pg.Writable()) continue;
+    int k = static_cast<int>(i);
+    if (options_.commit_fence ? !CanAcknowledge(k) : !nodes_[i].pg.Writable()) continue;
     if (writable >= 0) {
-      Violate("two members accept writes at once: " + nodes_[writable].name + " (timeline " +
+      Violate(std::string(options_.commit_fence ? "two members acknowledge writes at once: "
+                                                : "two members accept writes at once: ") + nodes_[writable].name + " (timeline " +
               std::to_string(wal_.TimelineOf(nodes_[writable].pg.branch)) + ") and " + nodes_[i].name +
               " (timeline " + std::to_string(wal_.TimelineOf(nodes_[i].pg.branch)) + ")");
       return;

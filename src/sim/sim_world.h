@@ -21,6 +21,9 @@ struct SimOptions {
   int ttl_ms = 0;                 // 0: each schedule picks 2, 4 or 10 s
   int spike_latency_ms = 0;       // a latency-spike fault's one-way maximum; 0: the lease margin
   bool machine_freeze = false;    // also freeze whole machines (agent, PostgreSQL and watchdog)
+  // The commit fence: a primary acknowledges a commit only while its agent, alive and not frozen,
+  // can prove its lease; the split-brain invariant is then about acknowledging, not accepting.
+  bool commit_fence = false;
   // Synchronous mode: commits are acknowledged once the standbys PostgreSQL waits for have them,
   // and no acknowledged commit may be missing from a later primary.
   SyncMode sync_mode = SyncMode::kOff;
