@@ -158,6 +158,7 @@ MemberStatus HaLoop::BuildMember(const Observation& o, NodeState state, const st
   else if (o.view.ok() && o.view->leader) m.term = o.view->leader->term;
   m.tags = config_.tags;
   m.pending_restart = local.pending_restart;
+  m.commit_overrides = local.commit_overrides;
   m.version = PGPILOT_VERSION;
   m.agent_pid = getpid();
   m.postgres_pid = local.postgres_pid;

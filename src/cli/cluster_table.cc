@@ -129,6 +129,10 @@ std::string RenderClusterTable(const std::string& cluster, const ClusterView& vi
     if (r.member && r.member->pending_restart) {
       out += r.name + ": restart pending (a changed PostgreSQL parameter takes effect on restart)\n";
     }
+    if (r.member && r.member->role == "primary" && !r.member->commit_overrides.empty()) {
+      out += "warning: " + r.member->commit_overrides + ": those commits wait neither for synchronous "
+             "standbys nor for the commit fence, and may be lost in a failover\n";
+    }
   }
   if (view.requests) {
     for (const MemberRequest& request : view.requests->requests) {
@@ -171,6 +175,7 @@ std::string RenderClusterJson(const std::string& cluster, const ClusterView& vie
       m["nofailover"] = r.member->tags.nofailover;
       m["nosync"] = r.member->tags.nosync;
       m["pending_restart"] = r.member->pending_restart;
+      m["commit_overrides"] = r.member->commit_overrides;
       m["version"] = r.member->version;
       m["updated_ms"] = r.member->updated.unix_ms;
     }

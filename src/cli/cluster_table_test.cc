@@ -292,5 +292,13 @@ TEST(ClusterTable, PendingAndRefusedOperatorRequestsAreListed) {
   EXPECT_THAT(table, HasSubstr("pg-2: restart (if pending) requested, not carried out yet"));
 }
 
+TEST(ClusterTable, WarnsWhenRolesCommitWithoutWaiting) {
+  ClusterView v = Healthy();
+  EXPECT_THAT(RenderClusterTable("orders", v, kConfigured), Not(HasSubstr("warning")));
+  Find(v, "pg-0")->commit_overrides = "app in shop: synchronous_commit=off";
+  std::string table = RenderClusterTable("orders", v, kConfigured);
+  EXPECT_THAT(table, HasSubstr("warning: app in shop: synchronous_commit=off: those commits wait neither"));
+}
+
 }  // namespace
 }  // namespace pgpilot

@@ -68,6 +68,7 @@ struct MemberStatus {
   uint64_t term = 0;       // the leader term this member last acted under
   MemberTags tags;
   bool pending_restart = false;  // a changed PostgreSQL parameter waits for a restart
+  std::string commit_overrides;  // roles/databases with synchronous_commit=off or local
   std::string version;     // pgpilot version
   int64_t agent_pid = 0;
   int64_t postgres_pid = 0;

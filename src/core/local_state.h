@@ -65,6 +65,9 @@ struct LocalState {
   // changed parameter waits for a restart (pg_settings.pending_restart).
   std::vector<std::pair<std::string, std::string>> cluster_parameters;
   bool pending_restart = false;
+  // Roles or databases set to synchronous_commit=off or local ("app in shop: synchronous_commit=off;
+  // ..."): their commits wait neither for synchronous standbys nor for the commit fence.
+  std::string commit_overrides;
   // Primary only: the synchronous_standby_names in effect and the connected standbys.
   std::string synchronous_standby_names;
   std::vector<StandbyProgress> standbys;

@@ -227,7 +227,13 @@ void PgController::QueryRunningState(LocalState* s) {
       " (SELECT status FROM pg_stat_wal_receiver LIMIT 1),"
       " (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1),"
       " (SELECT timeline_id FROM pg_control_checkpoint()),"
-      " (SELECT count(*) > 0 FROM pg_settings WHERE pending_restart)";
+      " (SELECT count(*) > 0 FROM pg_settings WHERE pending_restart),"
+      // Roles and databases whose commits wait for no standby (and no commit fence).
+      " (SELECT string_agg(coalesce(r.rolname, 'every role') || ' in ' ||"
+      "                    coalesce(d.datname, 'every database') || ': ' || s, '; ')"
+      "    FROM pg_db_role_setting x LEFT JOIN pg_roles r ON r.oid = x.setrole"
+      "    LEFT JOIN pg_database d ON d.oid = x.setdatabase, unnest(x.setconfig) s"
+      "   WHERE lower(replace(s, ' ', '')) IN ('synchronous_commit=off', 'synchronous_commit=local'))";
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!conn_ || !conn_->healthy()) {
       conn_.reset();
@@ -257,6 +263,7 @@ void PgController::QueryRunningState(LocalState* s) {
     s->in_recovery = r[0] && *r[0] == "t";
     s->system_id = r[1].value_or("");
     s->pending_restart = r[9] && *r[9] == "t";
+    s->commit_overrides = r[10].value_or("");
     if (!s->in_recovery) {
       s->wal_position = lsn(r[2]);
       s->replayed = s->wal_position;

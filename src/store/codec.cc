@@ -95,6 +95,7 @@ json MemberJson(const MemberStatus& m) {
                         {"noloadbalance", m.tags.noloadbalance},
                         {"clonefrom", m.tags.clonefrom}}},
               {"pending_restart", m.pending_restart},
+              {"commit_overrides", m.commit_overrides},
               {"version", m.version},
               {"agent_pid", m.agent_pid},
               {"postgres_pid", m.postgres_pid},
@@ -173,6 +174,7 @@ Result<MemberStatus> DecodeMember(const std::string& key, const std::string& tex
     if (tags.error()) return *tags.error();
   }
   m.pending_restart = r.Bool("pending_restart", false);
+  m.commit_overrides = r.String("commit_overrides", false);
   m.version = r.String("version", false);
   m.agent_pid = r.Int("agent_pid", false);
   m.postgres_pid = r.Int("postgres_pid", false);

@@ -94,6 +94,14 @@ TEST(CommitFence, CommitsWaitForTheFenceAndItConfirmsOnlyBeforeTheLeaseDeadline)
   fence.Target("");
   ASSERT_TRUE(cluster.SqlOnPrimary("ALTER SYSTEM RESET synchronous_standby_names", &error)) << error;
   ASSERT_TRUE(cluster.SqlOnPrimary("SELECT pg_reload_conf()", &error)) << error;
+
+  // A role whose commits skip the wait is outside the promise: `ctl list` says so.
+  ASSERT_TRUE(cluster.SqlOnPrimary("CREATE ROLE app", &error)) << error;
+  ASSERT_TRUE(cluster.SqlOnPrimary("ALTER ROLE app SET synchronous_commit = off", &error)) << error;
+  EXPECT_TRUE(WaitUntil([&] {
+    return cluster.Ctl({"list"}).output.find("warning: app in every database: synchronous_commit=off") !=
+           std::string::npos;
+  }, seconds(20))) << cluster.Ctl({"list"}).output;
 }
 
 }  // namespace
