@@ -9,6 +9,17 @@ const MemberStatus* ClusterView::FindMember(const std::string& name) const {
   return nullptr;
 }
 
+Result<bool> HistoryAppendable(const std::vector<HistoryEntry>& history, const HistoryEntry& entry) {
+  for (const HistoryEntry& h : history) {
+    if (h.timeline != entry.timeline) continue;
+    if (h.new_leader == entry.new_leader && h.term == entry.term) return false;
+    return FailedPrecondition("timeline " + std::to_string(entry.timeline) + " is already recorded for " +
+                                  h.new_leader + " (term " + std::to_string(h.term) + ")",
+                              "not promoting onto it: the decision was made on an outdated view");
+  }
+  return true;
+}
+
 const MemberRequest* RequestsRecord::For(const std::string& member) const {
   for (const auto& r : requests) {
     if (r.member == member) return &r;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/result.h"
 #include "core/sync_mode.h"
 #include "core/types.h"
 
@@ -158,6 +159,12 @@ struct RequestsRecord {
   const MemberRequest* For(const std::string& member) const;
   friend bool operator==(const RequestsRecord&, const RequestsRecord&) = default;
 };
+
+// Whether `entry` may be appended to `history`: true to append it, false when the same promotion
+// recorded it already (same new leader and term: a retry), and an error when its timeline number
+// was taken by another promotion. A member that decided on a stale view (frozen between reading
+// the store and acting) must then not promote onto that number.
+Result<bool> HistoryAppendable(const std::vector<HistoryEntry>& history, const HistoryEntry& entry);
 
 struct ClusterView {
   std::optional<InitializeRecord> initialize;

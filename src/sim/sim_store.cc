@@ -103,9 +103,9 @@ Status SimStore::DeleteMember(const std::string& name) {
 }
 
 Status SimStore::AppendHistory(const HistoryEntry& entry) {
-  for (const auto& h : history_) {
-    if (h.timeline == entry.timeline) return Status::Ok();
-  }
+  auto appendable = HistoryAppendable(history_, entry);
+  if (!appendable.ok()) return appendable.error();
+  if (!*appendable) return Status::Ok();
   history_.push_back(entry);
   return Status::Ok();
 }

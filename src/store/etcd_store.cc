@@ -456,9 +456,9 @@ Status EtcdStore::AppendHistory(const HistoryEntry& entry) {
       history = *decoded;
       revision = (*kv)->mod_revision;
     }
-    for (const auto& h : history) {
-      if (h.timeline == entry.timeline) return Status::Ok();
-    }
+    auto appendable = HistoryAppendable(history, entry);
+    if (!appendable.ok()) return appendable.error();
+    if (!*appendable) return Status::Ok();
     history.push_back(entry);
     auto done = ops.Txn(json::array({revision ? Compare(key, "MOD", revision) : Compare(key, "CREATE", 0)}),
                         json::array({PutOp(key, EncodeHistory(history))}));

@@ -523,9 +523,8 @@ Status KubernetesStore::AppendHistory(const HistoryEntry& entry) {
       if (!decoded.ok()) return decoded.error();
       history = *decoded;
     }
-    for (const auto& h : history) {
-      if (h.timeline == entry.timeline) return false;  // recorded already
-    }
+    auto appendable = HistoryAppendable(history, entry);
+    if (!appendable.ok() || !*appendable) return appendable;  // taken, or recorded already
     history.push_back(entry);
     data[key] = EncodeHistory(history);
     return true;

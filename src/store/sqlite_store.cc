@@ -400,9 +400,9 @@ Status SqliteStore::AppendHistory(const HistoryEntry& entry) {
     if (!decoded.ok()) return decoded.error();
     history = *decoded;
   }
-  for (const auto& h : history) {
-    if (h.timeline == entry.timeline) return Status::Ok();
-  }
+  auto appendable = HistoryAppendable(history, entry);
+  if (!appendable.ok()) return appendable.error();
+  if (!*appendable) return Status::Ok();
   history.push_back(entry);
   auto put = Put(key, EncodeHistory(history), 0);
   if (!put.ok()) return put.error();

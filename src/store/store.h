@@ -60,7 +60,8 @@ class Store {
   // Publishes a member entry that expires after `ttl` unless published again.
   virtual Status PutMember(const MemberStatus& status, Duration ttl) = 0;
   virtual Status DeleteMember(const std::string& name) = 0;
-  // Appends a timeline switch; an entry for a timeline already recorded is ignored.
+  // Appends a timeline switch. The same promotion's entry again (same new leader and term) is
+  // ignored; another one for a timeline already recorded is refused (kFailedPrecondition).
   virtual Status AppendHistory(const HistoryEntry& entry) = 0;
 
   // Writes the `sync` key if it is absent (expected_revision = nullopt) or still at

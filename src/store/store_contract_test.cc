@@ -1016,18 +1016,25 @@ TEST_P(StoreContractTest, AMemberWithALongerTtlOutlivesOneWithAShorterTtl) {
 // ---------------------------------------------------------------------------------------------
 // history
 
-TEST_P(StoreContractTest, AppendHistoryRoundTripsInOrderAndIgnoresARecordedTimeline) {
+TEST_P(StoreContractTest, AppendHistoryRoundTripsInOrderAndRefusesATimelineTakenByAnotherPromotion) {
   auto s = Open();
   HistoryEntry h2{2, Lsn{0x3000148}, 1, "pg-0", "pg-1", 2, WallTime{1700000000000}, "failover"};
   HistoryEntry h3{3, Lsn{0x16B374D848}, 1, "pg-1", "pg-0", 5, WallTime{1700000100000}, "switchover"};
   Status a = s->AppendHistory(h2);
   ASSERT_TRUE(a.ok()) << a.ToString();
   ASSERT_TRUE(Open()->AppendHistory(h3).ok()) << "appended by another instance";
+  Status again = s->AppendHistory(h2);
+  EXPECT_TRUE(again.ok()) << "the same promotion's entry again (a retry) is ignored: " << again.ToString();
   HistoryEntry dup = h2;
   dup.new_leader = "pg-2";
   dup.reason = "a second promotion to the same timeline";
   Status d = s->AppendHistory(dup);
-  ASSERT_TRUE(d.ok()) << "a duplicate timeline is ignored, not an error: " << d.ToString();
+  ASSERT_FALSE(d.ok()) << "another promotion onto a recorded timeline must be refused";
+  EXPECT_EQ(d.error().code, ErrorCode::kFailedPrecondition) << d.ToString();
+  EXPECT_NE(d.error().message.find("timeline 2 is already recorded for pg-1"), std::string::npos) << d.ToString();
+  HistoryEntry later_term = h2;
+  later_term.term = 9;
+  EXPECT_FALSE(s->AppendHistory(later_term).ok()) << "the same member in another term is another promotion";
 
   auto view = Open()->Load();
   ASSERT_TRUE(view.ok()) << view.error().ToString();
