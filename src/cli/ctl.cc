@@ -259,12 +259,7 @@ Status AddRequests(Store& store, const std::vector<MemberRequest>& added) {
     auto view = store.Load();
     if (!view.ok()) return view.error();
     RequestsRecord record = view->requests.value_or(RequestsRecord{});
-    for (const MemberRequest& request : added) {
-      std::erase_if(record.requests, [&](const MemberRequest& r) { return r.member == request.member; });
-      record.requests.push_back(request);
-    }
-    std::sort(record.requests.begin(), record.requests.end(),
-              [](const MemberRequest& a, const MemberRequest& b) { return a.member < b.member; });
+    for (const MemberRequest& request : added) record.Put(request);
     auto written = store.WriteRequests(
         record, view->requests ? std::optional<uint64_t>(view->requests->revision) : std::nullopt);
     if (!written.ok()) return written.error();

@@ -1,5 +1,7 @@
 #include "core/cluster_view.h"
 
+#include <algorithm>
+
 namespace pgpilot {
 
 const MemberStatus* ClusterView::FindMember(const std::string& name) const {
@@ -18,6 +20,13 @@ Result<bool> HistoryAppendable(const std::vector<HistoryEntry>& history, const H
                               "not promoting onto it: the decision was made on an outdated view");
   }
   return true;
+}
+
+void RequestsRecord::Put(MemberRequest request) {
+  std::erase_if(requests, [&](const MemberRequest& r) { return r.member == request.member; });
+  auto at = std::lower_bound(requests.begin(), requests.end(), request.member,
+                             [](const MemberRequest& r, const std::string& m) { return r.member < m; });
+  requests.insert(at, std::move(request));
 }
 
 const MemberRequest* RequestsRecord::For(const std::string& member) const {

@@ -157,6 +157,8 @@ struct RequestsRecord {
   uint64_t revision = 0;  // store version; opaque except for equality
 
   const MemberRequest* For(const std::string& member) const;
+  // Adds `request`, replacing an older one of the same member; keeps the order by member.
+  void Put(MemberRequest request);
   friend bool operator==(const RequestsRecord&, const RequestsRecord&) = default;
 };
 

@@ -1163,10 +1163,7 @@ void World::Inject(const Fault& f) {
       MemberRequest request{nodes_[f.random_target].name,
                             f.duration % 2 == 0 ? RequestKind::kRestart : RequestKind::kReinit, false,
                             WallTime{kWallEpochMs + now_}, ""};
-      std::erase_if(record.requests, [&](const MemberRequest& r) { return r.member == request.member; });
-      record.requests.push_back(request);
-      std::sort(record.requests.begin(), record.requests.end(),
-                [](const MemberRequest& a, const MemberRequest& b) { return a.member < b.member; });
+      record.Put(request);
       (void)store_.WriteRequests(record, view->requests ? std::optional<uint64_t>(view->requests->revision)
                                                         : std::nullopt);
       Trace(std::string(request.kind == RequestKind::kRestart ? "restart" : "reinit") + " of " +
