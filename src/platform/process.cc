@@ -224,18 +224,49 @@ std::optional<ExitStatus> ProcessRunner::Wait(pid_t pid, Duration timeout) {
   }
 }
 
+namespace {
+
+// One /proc stat line's state and parent: "PID (COMM) STATE PPID ...". COMM may hold spaces and
+// parentheses, so the fields are read after the last ')'. False when the file cannot be read.
+bool ReadProcStat(const std::string& path, char* state, long* ppid) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return false;
+  char buf[512];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string stat(buf, n);
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return false;
+  return std::sscanf(stat.c_str() + close + 1, " %c %ld", state, ppid) == 2;
+}
+
+}  // namespace
+
 bool ProcessAlive(pid_t pid) {
   if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
   // A zombie (exited, not yet reaped by a parent that does not reap) is not alive.
-  std::string stat;
-  if (FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r")) {
-    char buf[512];
-    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    stat.assign(buf, n);
+  char state = 0;
+  long ppid = 0;
+  if (!ReadProcStat("/proc/" + std::to_string(pid) + "/stat", &state, &ppid)) return true;
+  return state != 'Z';
+}
+
+bool ProcessStopped(pid_t pid) {
+  std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = opendir(tasks.c_str());
+  if (dir == nullptr) return false;
+  bool any = false;
+  bool all_stopped = true;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    char state = 0;
+    long ppid = 0;
+    if (!ReadProcStat(tasks + "/" + entry->d_name + "/stat", &state, &ppid)) continue;
+    any = true;
+    if (state != 'T' && state != 't') all_stopped = false;
   }
-  size_t paren = stat.rfind(')');
-  return !(paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+  closedir(dir);
+  return any && all_stopped;
 }
 
 bool SignalProcess(pid_t pid, int sig) { return pid > 0 && kill(pid, sig) == 0; }
@@ -251,18 +282,10 @@ std::vector<pid_t> ChildrenOf(pid_t pid) {
     char* end = nullptr;
     long child = std::strtol(entry->d_name, &end, 10);
     if (child <= 0 || *end != '\0') continue;
-    FILE* f = std::fopen((std::string("/proc/") + entry->d_name + "/stat").c_str(), "r");
-    if (f == nullptr) continue;
-    char buf[512];
-    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    std::string stat(buf, n);
-    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses; read after the last ')'.
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
     char state = 0;
     long ppid = 0;
-    if (std::sscanf(stat.c_str() + close + 1, " %c %ld", &state, &ppid) == 2 && ppid == pid) {
+    if (ReadProcStat(std::string("/proc/") + entry->d_name + "/stat", &state, &ppid) &&
+        ppid == pid) {
       children.push_back(static_cast<pid_t>(child));
     }
   }

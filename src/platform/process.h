@@ -74,6 +74,9 @@ class ProcessRunner {
 
 // True when a process with this pid exists and has not exited (a zombie counts as exited).
 bool ProcessAlive(pid_t pid);
+// True when every thread of the process is stopped (SIGSTOP has taken effect: kill() returns
+// before it does, and a thread busy on another core may still finish a request meanwhile).
+bool ProcessStopped(pid_t pid);
 // Sends `signal` to the process; false if it does not exist.
 bool SignalProcess(pid_t pid, int signal);
 // SIGKILLs `pid`, its process group and every child of it, whatever session the child runs in

@@ -1,5 +1,6 @@
 #include "support/etcd_process.h"
 
+#include "platform/process.h"
 #include "store/base64.h"
 
 #include <arpa/inet.h>
@@ -323,6 +324,12 @@ Status EtcdProcess::Pause() {
   if (pid_ <= 0) return FailedPrecondition("etcd is not running");
   if (kill(pid_, SIGSTOP) != 0) return Internal(std::string("SIGSTOP: ") + std::strerror(errno));
   paused_ = true;
+  // kill() returns before every thread has stopped; a request sent meanwhile may still be served.
+  auto deadline = Clock::now() + std::chrono::seconds(2);
+  while (!ProcessStopped(pid_)) {
+    if (Clock::now() > deadline) return Internal("etcd did not stop within 2 s of SIGSTOP");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return Status::Ok();
 }
 
