@@ -12,6 +12,8 @@ namespace pgpilot {
 namespace {
 
 constexpr const char* kAgentConfigFile = "agent.yaml";
+// sockaddr_un.sun_path holds 108 bytes with the terminating NUL; PostgreSQL refuses longer paths.
+constexpr size_t kMaxUnixSocketPath = 107;
 
 
 }  // namespace
@@ -123,6 +125,12 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
     c.pg_connect_host = "127.0.0.1";
     c.pg_port = spec.base_port + i;
     c.pg_log_file = JoinPath(c.state_dir, "postgres.log");
+    // A Unix socket beside the data (the commit fence's round trip is shorter over it), unless
+    // the directory's path is too long for a socket address; TCP is used then.
+    std::string socket_dir = JoinPath(c.state_dir, "run");
+    if (JoinPath(socket_dir, ".s.PGSQL." + std::to_string(c.pg_port)).size() < kMaxUnixSocketPath) {
+      c.socket_dir = socket_dir;
+    }
     c.superuser_password_file = superuser_file;
     c.replication_password_file = replication_file;
     if (Status s = EnsureDirectory(c.state_dir, 0700); !s.ok()) return s.error();

@@ -67,6 +67,9 @@ Status PgController::Prepare() {
   if (!replication.ok()) return replication.error();
   replication_password_ = *replication;
   if (Status s = EnsureDirectory(config_.state_dir, 0700); !s.ok()) return s;
+  if (!config_.socket_dir.empty()) {
+    if (Status s = EnsureDirectory(config_.socket_dir, 0700); !s.ok()) return s;
+  }
   std::string pgpass = PgpassLine(config_.superuser, *superuser) +
                        PgpassLine(config_.replication_user, *replication);
   return WriteFileAtomic(passfile_, pgpass, 0600);
@@ -83,7 +86,9 @@ std::string PgController::LocalConninfo(const std::string& application_name) con
 }
 
 std::string PgController::CommitFenceConninfo() const {
-  return Conninfo({{"host", config_.local_host},
+  // The Unix socket where there is one: every commit waits for a round trip over this connection,
+  // and a local socket's is shorter than loopback TCP's.
+  return Conninfo({{"host", config_.socket_dir.empty() ? config_.local_host : config_.socket_dir},
                    {"port", std::to_string(config_.port)},
                    {"user", config_.replication_user},
                    {"passfile", passfile_}});

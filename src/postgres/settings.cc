@@ -238,6 +238,9 @@ std::string RenderHba(const HbaSettings& s) {
     out += type + "  " + db + "  " + user + (addr.empty() ? "" : "  " + addr) + "  scram-sha-256\n";
   };
   line("local", "all", "all", "");
+  // The commit fence's replication connection to its own primary, over the Unix socket when
+  // there is one ("all" does not match replication connections).
+  line("local", "replication", "\"" + s.replication_user + "\"", "");
   std::vector<std::string> networks = {"127.0.0.1/32", "::1/128"};
   for (const auto& n : s.allowed_networks) {
     bool seen = false;

@@ -295,9 +295,9 @@ TEST(Hba, ReplicationOnlyForTheReplicationUserFromAllowedNetworks) {
   std::vector<std::string> replication_from, all_from;
   for (const auto& l : lines) {
     if (l.database == "replication") {
-      EXPECT_EQ(l.type, "host");
       EXPECT_EQ(l.user, "\"repl\"") << "only the replication user may replicate";
-      replication_from.push_back(l.address);
+      if (l.type == "host") replication_from.push_back(l.address);
+      else EXPECT_EQ(l.type, "local") << "the commit fence's connection over the Unix socket";
     } else {
       EXPECT_EQ(l.database, "all");
       if (l.type == "host") all_from.push_back(l.address);
@@ -306,7 +306,8 @@ TEST(Hba, ReplicationOnlyForTheReplicationUserFromAllowedNetworks) {
   const std::vector<std::string> expected = {"127.0.0.1/32", "::1/128", "10.0.0.0/24", "192.168.7.0/24"};
   EXPECT_EQ(replication_from, expected) << "loopback plus the configured networks, each once";
   EXPECT_EQ(all_from, expected);
-  EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [](const HbaLine& l) { return l.type == "local"; }), 1);
+  EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [](const HbaLine& l) { return l.type == "local"; }), 2)
+      << "local: every database, and replication for the replication user only";
 }
 
 TEST(Hba, WithoutNetworksOnlyLoopbackIsAllowed) {
