@@ -49,14 +49,15 @@ Status SetUpIdentity(const AgentConfig& config) {
 
 }  // namespace
 
-int RunAgent(const std::string& config_path) {
+int RunAgent(const std::string& config_path, std::optional<LogFormat> log_format) {
   auto loaded = LoadAgentConfig(config_path);
   if (!loaded.ok()) {
     std::cerr << "pgpilot agent: " << loaded.error().ToString() << "\n";
     return 2;
   }
   AgentConfig config = *loaded;
-  InitLog(config.log_format, config.log_level, config.name);
+  if (log_format) config.log_format = *log_format;
+  InitLog(config.log_format, config.log_level, config.name, config.cluster);
 
   if (Status s = SetUpIdentity(config); !s.ok()) return Fail(s.error(), 2);
   if (access(config.state_dir.c_str(), W_OK | X_OK) != 0) {
@@ -104,7 +105,8 @@ int RunAgent(const std::string& config_path) {
   if (Status s = api.Start(config.api_listen.host, config.api_listen.port); !s.ok()) {
     return Fail(s.error(), 1);
   }
-  auto watchdog = FenceWatchdog::Start(runner, config.data_dir);
+  auto watchdog =
+      FenceWatchdog::Start(runner, config.data_dir, config.log_format, config.name, config.cluster);
   if (!watchdog.ok()) return Fail(watchdog.error(), 1);
 
   std::string pid_file = JoinPath(config.state_dir, "agent.pid");

@@ -64,6 +64,8 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
           [&](const RenewLease& a) -> Status {
             MonoTime sent = clock_.Now();
             auto w = store_.RenewLeader(Request(local), a.term);
+            report->renewal = LeaseRenewal{clock_.Now().since_epoch - sent.since_epoch,
+                                           w.ok() && w->granted};
             if (!w.ok()) return w.error();
             RecordLease(*w, sent, report);
             return w->granted ? Status::Ok() : Refused("the lease is no longer ours");
@@ -119,7 +121,11 @@ Status Executor::Do(const Action& action, const LocalState& local, ExecutionRepo
             report->stopped_postgres = s.ok();
             return s;
           },
-          [&](const Promote& a) -> Status { return pg->Promote(local.timeline, a.timeline); },
+          [&](const Promote& a) -> Status {
+            Status s = pg->Promote(local.timeline, a.timeline);
+            report->promoted = s.ok();
+            return s;
+          },
           [&](const Follow& a) -> Status { return pg->Follow(a.upstream); },
           [&](const EnsureSlots& a) -> Status { return pg->EnsureSlots(a.members); },
           [&](const SetSyncStandbys& a) -> Status { return pg->SetSyncStandbys(a.names, a.commit_fence); },

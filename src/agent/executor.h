@@ -2,6 +2,7 @@
 // (never promote when the acquire before it did not succeed). It never decides anything.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -17,9 +18,18 @@
 
 namespace pgpilot {
 
+// A renewal of our own lease: how long the store took to answer (or to fail), and whether it
+// renewed it.
+struct LeaseRenewal {
+  std::chrono::nanoseconds latency{0};
+  bool granted = false;
+};
+
 struct ExecutionReport {
   std::optional<LeaseOutcome> lease;  // the outcome of the lease write, if one was attempted
+  std::optional<LeaseRenewal> renewal;  // set when a RenewLease action ran
   bool stopped_postgres = false;      // a Stop action succeeded: PostgreSQL is down
+  bool promoted = false;              // a Promote action succeeded
   std::vector<std::string> failures;  // "acquire_lease: held by pg-1", ...
   bool all_done = true;
 };

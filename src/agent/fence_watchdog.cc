@@ -48,10 +48,16 @@ pid_t KillPostgres(const std::string& data_dir, bool quiet, pid_t already_killed
 }  // namespace
 
 Result<std::unique_ptr<FenceWatchdog>> FenceWatchdog::Start(ProcessRunner& runner,
-                                                            const std::string& data_dir) {
+                                                            const std::string& data_dir,
+                                                            LogFormat log_format,
+                                                            const std::string& member,
+                                                            const std::string& cluster) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
-  ProcessSpec spec{{SelfExecutable(), "fence-watchdog", "--data-dir", data_dir}, {}, "-", "", fds[0]};
+  ProcessSpec spec{{SelfExecutable(), "fence-watchdog", "--data-dir", data_dir, "--log-format",
+                    log_format == LogFormat::kJson ? "json" : "text", "--member", member,
+                    "--cluster", cluster},
+                   {}, "-", "", fds[0]};
   auto pid = runner.Spawn(spec);
   close(fds[0]);
   if (!pid.ok()) {

@@ -11,14 +11,19 @@
 
 #include "core/result.h"
 #include "core/types.h"
+#include "platform/log.h"
 #include "platform/process.h"
 
 namespace pgpilot {
 
 class FenceWatchdog {
  public:
-  // Spawns `pgpilot fence-watchdog --data-dir DIR`, connected to us by a pipe.
-  static Result<std::unique_ptr<FenceWatchdog>> Start(ProcessRunner& runner, const std::string& data_dir);
+  // Spawns `pgpilot fence-watchdog --data-dir DIR`, connected to us by a pipe. It writes its log
+  // lines to our stderr in `log_format`, naming `member` of `cluster`, like the agent's own.
+  static Result<std::unique_ptr<FenceWatchdog>> Start(ProcessRunner& runner, const std::string& data_dir,
+                                                      LogFormat log_format = LogFormat::kText,
+                                                      const std::string& member = "",
+                                                      const std::string& cluster = "");
   ~FenceWatchdog();
 
   // PostgreSQL must be dead by `deadline` (CLOCK_MONOTONIC) unless Arm is called again. Once the

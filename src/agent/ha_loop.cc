@@ -130,6 +130,7 @@ void HaLoop::Tick() {
     if (order.kind == WatchdogOrder::kDisarm) watchdog_->Disarm();
   }
   SteerCommitFence(o.local);
+  Count(o, report);
   Publish(o, d);
 }
 
@@ -166,12 +167,23 @@ MemberStatus HaLoop::BuildMember(const Observation& o, NodeState state, const st
   return m;
 }
 
+void HaLoop::Count(const Observation& o, const ExecutionReport& report) {
+  ++counters_.loops;
+  if (!report.all_done) ++counters_.decisions_failed;
+  if (report.renewal) counters_.RecordLeaseRenewal(report.renewal->latency, report.renewal->granted);
+  if (report.promoted) {
+    counters_.RecordPromotion(o.view.ok() ? CauseOfPromotion(*o.view, config_.name)
+                                          : PromotionCause::kFailover);
+  }
+}
+
 void HaLoop::Publish(const Observation& o, const Decision& d) {
   MemberStatus member = BuildMember(o, d.next, d.reason);
   Status put = store_.PutMember(member, in_force_.ttl);
   if (!put.ok()) LogDebug("cannot publish member status: " + put.ToString());
 
   auto snap = std::make_shared<AgentSnapshot>();
+  snap->cluster_name = config_.cluster;
   snap->member = member;
   snap->holds_lease = memory_.lease && clock_.Now() < OwnLeaseDeadline(*memory_.lease);
   snap->store_reachable = o.view.ok();
@@ -179,6 +191,7 @@ void HaLoop::Publish(const Observation& o, const Decision& d) {
   if (o.view.ok()) snap->cluster = *o.view;
   snap->last_loop = clock_.Now();
   snap->ttl = in_force_.ttl;
+  snap->counters = counters_;
   board_.Publish(std::move(snap));
 }
 
@@ -187,7 +200,18 @@ void HaLoop::LogDecision(NodeState from, const Decision& d) {
   MonoTime now = clock_.Now();
   bool significant = from != d.next || !OnlyRoutine(d.actions) || line != last_logged_;
   if (!significant && now - last_logged_at_ < kRepeatSteadyLogEvery) return;
-  LogInfo(line);
+  std::string actions;
+  for (const Action& action : d.actions) {
+    if (!actions.empty()) actions += ", ";
+    actions += DescribeAction(action);
+  }
+  LogFields(LogLevel::kInfo, line,
+            {{"cluster", config_.cluster},
+             {"member", config_.name},
+             {"from", NodeStateName(from)},
+             {"state", NodeStateName(d.next)},
+             {"reason", d.reason},
+             {"actions", actions}});
   last_logged_ = line;
   last_logged_at_ = now;
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/agent_counters.h"
 #include "agent/config.h"
 #include "agent/executor.h"
 #include "agent/fence_watchdog.h"
@@ -38,7 +39,11 @@ class HaLoop {
   void WaitForNextTick(const std::atomic<bool>& stop);
   void Publish(const Observation& o, const Decision& d);
   MemberStatus BuildMember(const Observation& o, NodeState state, const std::string& reason) const;
+  // One line per decision (steady repeats at most once a minute); in JSON format with the
+  // fields cluster, member, from, state, reason and actions.
   void LogDecision(NodeState from, const Decision& d);
+  // Counts what the executor did this tick (lease renewal, promotion, failure).
+  void Count(const Observation& o, const ExecutionReport& report);
   // The commit fence streams from our PostgreSQL and confirms until our lease's own deadline
   // while we hold the lease; otherwise it confirms nothing.
   void SteerCommitFence(const LocalState& local);
@@ -56,6 +61,7 @@ class HaLoop {
   SnapshotBoard& board_;
 
   AgentMemory memory_;
+  AgentCounters counters_;  // published with every snapshot
   uint64_t change_token_ = 0;
   uint64_t task_sequence_at_tick_ = 0;
   std::string last_logged_;

@@ -7,12 +7,14 @@
 #include <optional>
 #include <string>
 
+#include "agent/agent_counters.h"
 #include "core/cluster_view.h"
 #include "core/types.h"
 
 namespace pgpilot {
 
 struct AgentSnapshot {
+  std::string cluster_name;
   MemberStatus member;          // exactly what we published in the store
   bool holds_lease = false;
   bool store_reachable = false;
@@ -20,6 +22,7 @@ struct AgentSnapshot {
   std::optional<ClusterView> cluster;  // the last view loaded
   MonoTime last_loop;           // when the last tick finished
   Duration ttl{0};
+  AgentCounters counters;       // since the agent started, as of this tick
 };
 
 // Latest-value holder shared by the loop (writer) and the API threads (readers).

@@ -3,6 +3,7 @@
 #include "platform/http_lib.h"
 
 #include "api/health.h"
+#include "api/metrics.h"
 #include "api/status_json.h"
 
 namespace pgpilot {
@@ -60,6 +61,15 @@ Status HttpServer::Start(const std::string& host, int port) {
   impl.server.Get("/cluster", [with_snapshot](const httplib::Request&, httplib::Response& res) {
     auto snap = with_snapshot(res);
     if (snap) res.set_content(ClusterJson(*snap), "application/json");
+  });
+  impl.server.Get("/metrics", [&impl](const httplib::Request&, httplib::Response& res) {
+    auto snap = impl.board.Current();
+    if (!snap) {
+      res.status = 503;
+      res.set_content("the agent has not completed its first loop\n", "text/plain; charset=utf-8");
+      return;
+    }
+    res.set_content(RenderMetrics(*snap, impl.clock.Now()), kMetricsContentType);
   });
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second agent
   // bind the same API port and share its connections.

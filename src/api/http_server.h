@@ -1,5 +1,5 @@
-// The agent's HTTP API: health endpoints and JSON status, served from the published snapshot.
-// cpp-httplib stays inside http_server.cc.
+// The agent's HTTP API: health endpoints, JSON status and Prometheus metrics, served from the
+// published snapshot. cpp-httplib stays inside http_server.cc.
 #pragma once
 
 #include <memory>

@@ -11,6 +11,7 @@
 #include "cli/k8s_render.h"
 #include "cli/local_commands.h"
 #include "core/defaults.h"
+#include "platform/log.h"
 
 namespace pgpilot {
 namespace {
@@ -33,6 +34,10 @@ int RunCommandLine(int argc, char** argv) {
       "agent", "Run one agent beside one PostgreSQL instance (the container entrypoint).");
   agent->add_option("--config", agent_config, "The agent's YAML config (see docs/configuration.md)")
       ->required();
+  std::string agent_log_format;
+  agent->add_option("--log-format", agent_log_format,
+                    "json or text: the log's format, over the config file's log.format")
+      ->check(CLI::IsMember({"json", "text"}));
 
   // up
   UpOptions up_options;
@@ -201,6 +206,10 @@ int RunCommandLine(int argc, char** argv) {
   auto* fence = app.add_subcommand("fence-watchdog", "");  // empty description: hidden
   fence->group("");
   fence->add_option("--data-dir", fence_data_dir)->required();
+  std::string fence_log_format = "text", fence_member, fence_cluster;
+  fence->add_option("--log-format", fence_log_format)->check(CLI::IsMember({"json", "text"}));
+  fence->add_option("--member", fence_member);
+  fence->add_option("--cluster", fence_cluster);
 
   try {
     app.parse(argc, argv);
@@ -210,7 +219,12 @@ int RunCommandLine(int argc, char** argv) {
     return code;
   }
 
-  if (agent->parsed()) return RunAgent(agent_config);
+  if (agent->parsed()) {
+    std::optional<LogFormat> log_format;
+    if (agent_log_format == "json") log_format = LogFormat::kJson;
+    if (agent_log_format == "text") log_format = LogFormat::kText;
+    return RunAgent(agent_config, log_format);
+  }
   if (up->parsed()) {
     up_options.spec.ttl = Seconds(up_ttl);
     up_options.spec.loop_wait = Seconds(up_loop);
@@ -255,7 +269,11 @@ int RunCommandLine(int argc, char** argv) {
     std::cout << *manifests << std::flush;
     return 0;
   }
-  if (fence->parsed()) return RunFenceWatchdog(3, fence_data_dir);
+  if (fence->parsed()) {
+    InitLog(fence_log_format == "json" ? LogFormat::kJson : LogFormat::kText, LogLevel::kInfo,
+            fence_member, fence_cluster);
+    return RunFenceWatchdog(3, fence_data_dir);
+  }
   std::cerr << app.help();
   return 2;
 }
