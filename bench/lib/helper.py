@@ -16,13 +16,25 @@ Subcommands:
   ab CSV_FILE                   reads `ab` output (and its -e CSV file), prints
                                 "req_per_s p99_ms non2xx errors length_differs complete"
   table RESULTS_FILE            prints the Markdown rows of bench/compare from RESULT lines
+  watch-roles OUT NAME=HOST:PORT...
+                                until SIGTERM, asks every member `select pg_is_in_recovery()`
+                                every 0.1 s (one connection each, psycopg2 if installed, else
+                                psql; PGPASSFILE from the environment) and appends a line
+                                "UNIX_TIME NAME primary|replica|down" to OUT on every change
+  partition-report ROLES PROBE_LOG PROBER_T0 T_CUT T_HEAL OLD_NAME OLD_PORT
+                                what watch-roles and the prober's log say about a partition of
+                                OLD_NAME (wall-clock times): one line of key=value
 """
 import json
 import os
 import random
 import socket
+import signal
 import statistics
+import subprocess
 import sys
+import threading
+import time
 
 
 def port_free(port):
@@ -257,6 +269,127 @@ def table(results_file, scenarios):
             print("| %s | %s | – | %s | %s | – |" % (s, p, both["pgpilot"], both["patroni"]))
 
 
+def watch_roles(out_path, specs):
+    """One thread per member; each keeps one connection and reconnects when it breaks."""
+    try:
+        import psycopg2  # Debian's python3-psycopg2 (a Patroni dependency)
+    except ImportError:
+        psycopg2 = None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    lock = threading.Lock()
+    out = open(out_path, "a", buffering=1)
+
+    def ask_psql(host, port):
+        r = subprocess.run(["psql", "-XAtq", "host=%s port=%s user=postgres dbname=postgres "
+                            "connect_timeout=1" % (host, port), "-c", "select pg_is_in_recovery()"],
+                           capture_output=True, text=True, timeout=3)
+        if r.returncode != 0:
+            return "down"
+        return "replica" if r.stdout.strip() == "t" else "primary"
+
+    def poll(name, host, port):
+        last, conn = None, None
+        while not stop.is_set():
+            state = "down"
+            try:
+                if psycopg2 is None:
+                    state = ask_psql(host, port)
+                else:
+                    if conn is None:
+                        conn = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres",
+                                                connect_timeout=1, application_name="bench-watch",
+                                                options="-c statement_timeout=1000", keepalives=1,
+                                                keepalives_idle=1, keepalives_interval=1,
+                                                keepalives_count=2)
+                        conn.autocommit = True
+                    with conn.cursor() as cur:
+                        cur.execute("select pg_is_in_recovery()")
+                        state = "replica" if cur.fetchone()[0] else "primary"
+            except Exception:  # noqa: BLE001 - any failure means "not answering"
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    conn = None
+            if state != last:
+                with lock:
+                    out.write("%.3f %s %s\n" % (time.time(), name, state))
+                last = state
+            stop.wait(0.1)
+
+    threads = []
+    for spec in specs:
+        name, addr = spec.split("=", 1)
+        host, port = addr.rsplit(":", 1)
+        t = threading.Thread(target=poll, args=(name, host, port), daemon=True)
+        t.start()
+        threads.append(t)
+    while not stop.is_set():
+        stop.wait(0.5)
+    for t in threads:
+        t.join(timeout=3)
+    return 0
+
+
+def partition_report(roles, probe_log, prober_t0, t_cut, t_heal, old_name, old_port):
+    """promoted_s: from the cut until another member answered as a primary (PostgreSQL's own
+    view, polled every 0.1 s) or acknowledged a write, whichever came first; fenced_s: until the old primary no longer answered as one (down
+    or in recovery); two_primaries_s: how long both answered as primaries; old_acks_after_cut:
+    writes the old primary acknowledged after the cut; split_brain: those acknowledged after
+    another member had been promoted. Times of acknowledgements: PROBER_T0 + the prober's
+    ms (started about then; within some 0.1 s)."""
+    prober_t0, t_cut, t_heal = float(prober_t0), float(t_cut), float(t_heal)
+    events = []
+    with open(roles) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3:
+                events.append((float(parts[0]), parts[1], parts[2]))
+    events.sort()
+    t_prom = new = t_fenced = None
+    for t, name, state in events:
+        if t <= t_cut:
+            continue
+        if t_prom is None and name != old_name and state == "primary":
+            t_prom, new = t, name
+        if t_fenced is None and name == old_name and state != "primary":
+            t_fenced = t
+    end = events[-1][0] if events else t_heal
+    old_after_cut = split = 0
+    first_other = first_other_port = None
+    with open(probe_log) as f:
+        for line in f:
+            parts = line.split()
+            if not parts or parts[0].startswith("#") or len(parts) < 6 or parts[3] != "ack":
+                continue
+            at = prober_t0 + int(parts[2]) / 1000.0
+            if at <= t_cut:
+                continue
+            if parts[4] == str(old_port):
+                old_after_cut += 1
+                if t_prom is not None and at > t_prom:
+                    split += 1
+            elif first_other is None or at < first_other:
+                first_other, first_other_port = at, parts[4]
+    if first_other is not None and (t_prom is None or first_other < t_prom):
+        t_prom = first_other
+        if new is None:
+            new = "port-%s" % first_other_port
+    two = 0.0
+    if t_prom is not None:
+        two = max(0.0, (t_fenced if t_fenced is not None else end) - t_prom)
+    f3 = lambda x: "%.3f" % x  # noqa: E731
+    print("promoted_s=%s new_primary=%s fenced_s=%s two_primaries_s=%s old_acks_after_cut=%d "
+          "split_brain=%d first_new_ack_s=%s" % (
+              f3(t_prom - t_cut) if t_prom is not None else "never", new or "none",
+              f3(t_fenced - t_cut) if t_fenced is not None else "never", f3(two), old_after_cut, split,
+              f3(first_other - t_cut) if first_other is not None else "never"))
+    return 0
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -288,6 +421,10 @@ def main(argv):
         return patroni_leader()
     if cmd == "ab":
         return ab(args[0])
+    if cmd == "watch-roles":
+        return watch_roles(args[0], args[1:])
+    if cmd == "partition-report":
+        return partition_report(*args[:7])
     if cmd == "table":
         return table(args[0], args[1].split(",") if len(args) > 1 else [])
     print("helper.py: unknown subcommand " + cmd, file=sys.stderr)

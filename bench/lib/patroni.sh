@@ -8,7 +8,9 @@
 # Layout of a run: RUN_DIR/cluster/ (postgres, 0700) holds pgpass (the superuser's, 0600, for
 # the bench's clients) and pg-N/ per member: patroni.yml (0600, holds the passwords),
 # data/, patroni.log, pgpass (Patroni's own), patroni.pid (the patroni process).
-# Member i: PostgreSQL on BASE+i, REST API on BASE+100+i.
+# Member i: PostgreSQL on BASE+i, REST API on BASE+100+i, at member_host i: loopback, or in
+# network namespaces (NETNS set, the partition scenario) its namespace's address, with Patroni
+# started inside that namespace and the subnet allowed in pg_hba.
 
 SYS_NAME=patroni
 # Patroni's store section: etcd3 (the v3 API, as pgpilot) or etcd (the v2 API, python3-etcd;
@@ -45,15 +47,16 @@ sys_prepare() {
   SYS_BASE=$(free_ports 0 1 2 3 4 5 6 7 8 100 101 102 103 104 105 106 107 108)
   SYS_SUPER_PW=$(random_secret)
   SYS_REPL_PW=$(random_secret)
-  local dir i sync=false
+  local dir i sync=false hba_net=127.0.0.1/32
   [ "${SYNC:-off}" = on ] && sync=true
+  [ -n "$NETNS" ] && hba_net=$(ns_subnet)
   dir=$(sys_dir)
   install -d -m 0700 -o "$RUN_AS" -g "$RUN_AS" "$dir"
   (umask 077; echo "*:*:*:postgres:$SYS_SUPER_PW" >"$dir/pgpass")
   chown "$RUN_AS:$RUN_AS" "$dir/pgpass"
   for i in $(seq 0 $((SYS_NODES - 1))); do
-    local m pg api
-    m=$(member_dir "$i") pg=$((SYS_BASE + i)) api=$((SYS_BASE + 100 + i))
+    local m pg api host
+    m=$(member_dir "$i") pg=$((SYS_BASE + i)) api=$((SYS_BASE + 100 + i)) host=$(member_host "$i")
     install -d -m 0700 -o "$RUN_AS" -g "$RUN_AS" "$m"
     (umask 077; cat >"$m/patroni.yml" <<EOF
 scope: bench-$RUN_ID
@@ -62,8 +65,8 @@ name: pg-$i
 log:
   level: INFO
 restapi:
-  listen: 127.0.0.1:$api
-  connect_address: 127.0.0.1:$api
+  listen: $host:$api
+  connect_address: $host:$api
 $([ "$SYS_DCS" = etcd2 ] && echo etcd || echo etcd3):
   hosts: $ETCD_ENDPOINT
 bootstrap:
@@ -87,9 +90,10 @@ bootstrap:
   - local all all scram-sha-256
   - host all all 127.0.0.1/32 scram-sha-256
   - host replication replicator 127.0.0.1/32 scram-sha-256
+$(if [ -n "$NETNS" ]; then printf '  - host all all %s scram-sha-256\n  - host replication replicator %s scram-sha-256' "$hba_net" "$hba_net"; fi)
 postgresql:
-  listen: 127.0.0.1:$pg
-  connect_address: 127.0.0.1:$pg
+  listen: $host:$pg
+  connect_address: $host:$pg
   data_dir: $m/data
   bin_dir: $PG_BIN
   pgpass: $m/pgpass
@@ -116,7 +120,12 @@ sys_start() {
   for i in $(seq 0 $((SYS_NODES - 1))); do
     m=$(member_dir "$i")
     # runuser forks and waits: its child is the patroni process, found below.
-    runuser -u "$RUN_AS" -- patroni "$m/patroni.yml" >"$RUN_DIR/patroni-$i.log" 2>&1 &
+    if [ -n "$NETNS" ]; then
+      # `ip netns exec` execs runuser: $! is runuser's pid either way.
+      ip netns exec "${NS_PREFIX}pg-$i" runuser -u "$RUN_AS" -- patroni "$m/patroni.yml" >"$RUN_DIR/patroni-$i.log" 2>&1 &
+    else
+      runuser -u "$RUN_AS" -- patroni "$m/patroni.yml" >"$RUN_DIR/patroni-$i.log" 2>&1 &
+    fi
     echo $! >"$RUN_DIR/runuser-$i.pid"
   done
   for i in $(seq 0 $((SYS_NODES - 1))); do
@@ -145,7 +154,7 @@ sys_up() {
 api_get() {
   local url
   for url in $(sys_api_urls); do
-    curl -sf --max-time 1 "$url$1" 2>/dev/null && return 0
+    client_exec curl -sf --max-time 1 "$url$1" 2>/dev/null && return 0
   done
   return 1
 }
@@ -172,7 +181,14 @@ sys_helper_pids() { return 0; }
 
 sys_switchover() {
   # --force: no prompts; the leader is the current one, the candidate any healthy replica.
-  patronictl -c "$(member_dir 0)/patroni.yml" switchover --force
+  client_exec patronictl -c "$(member_dir 0)/patroni.yml" switchover --force
+}
+
+sys_data_dir() { echo "$(member_dir "${1#pg-}")/data"; }
+
+# patronictl reinit --wait returns once Patroni has rebuilt the member and started it again.
+sys_reinit() {
+  client_exec patronictl -c "$(member_dir 0)/patroni.yml" reinit "bench-$RUN_ID" "$1" --force --wait
 }
 
 sys_down() {

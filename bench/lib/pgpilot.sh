@@ -1,6 +1,11 @@
 # shellcheck shell=bash
 # The pgpilot side of the benchmarks: a local 3-member cluster started with `pgpilot up` on the
 # bench's etcd. Same function interface as bench/lib/patroni.sh. Sourced after common.sh.
+# In network namespaces (NETNS set, the partition scenario) `pgpilot up` cannot place the
+# members, so this writes the agent configs itself in the layout `pgpilot up` makes
+# (DIR/pg-N/agent.yaml, DIR/secrets/, DIR/pgpass), each member listening on its namespace's
+# address, and starts `pgpilot agent --config` inside each member's namespace; `ctl --dir` and
+# `down --dir` work on that layout as on one made by `up` (run from the client's namespace).
 #
 #   sys_check                     prerequisites (build/pgpilot), dies with the fix
 #   sys_version                   one word
@@ -16,16 +21,18 @@
 #   sys_agent_pids                pids of the agent processes
 #   sys_helper_pids               other long-lived processes of the agents (the fence watchdogs)
 #   sys_switchover                planned switchover, returns when done
+#   sys_data_dir NAME             the member's data directory
+#   sys_reinit NAME               rebuild the replica NAME from the leader; returns when it runs again
 #   sys_down [quick]              stop the cluster
 # Inputs: RUN_DIR (this run's directory), RUN_ID, ETCD_ENDPOINT, SYNC (on|off),
 # LOOP_OVERRIDE (seconds, empty for the profile's).
 
 SYS_NAME=pgpilot
 SYS_DCS=etcd3                      # pgpilot's etcd store speaks the v3 API
-PGPILOT=$BUILD/pgpilot
+PGPILOT=$BIN_DIR/pgpilot
 SYS_NODES=3 SYS_TTL="" SYS_LOOP="" SYS_BASE="" SYS_UP_PID=""
 
-pgpilot_bin() { wait_for_binary "$PGPILOT"; "$PGPILOT" "$@"; }
+pgpilot_bin() { wait_for_binary "$PGPILOT"; client_exec "$PGPILOT" "$@"; }
 
 sys_check() {
   [ -x "$PGPILOT" ] || wait_for_binary "$PGPILOT"
@@ -55,9 +62,65 @@ sys_prepare() {
   SYS_NODES=$1
   sys_timing "$2"
   SYS_BASE=$(free_ports 0 1 2 3 4 5 6 7 8 100 101 102 103 104 105 106 107 108)
+  if [ -n "$NETNS" ]; then netns_prepare; fi
+}
+
+# The files `pgpilot up` would write, for members in namespaces: member i listens on its
+# namespace's address (PostgreSQL on SYS_BASE+i, the API on SYS_BASE+100+i), reaches etcd in
+# the namespace "etcd", and lets the namespaces' subnet connect (scram-sha-256).
+netns_prepare() {
+  local dir secrets i m host su_pw
+  dir=$(sys_dir) secrets=$(sys_dir)/secrets
+  install -d -m 0755 "$dir"
+  install -d -m 0700 -o "$RUN_AS" -g "$RUN_AS" "$secrets"
+  su_pw=$(random_secret)
+  (umask 077
+   echo "$su_pw" >"$secrets/superuser-password"
+   random_secret >"$secrets/replication-password"
+   echo "*:*:*:postgres:$su_pw" >"$dir/pgpass")
+  chown "$RUN_AS:$RUN_AS" "$secrets/superuser-password" "$secrets/replication-password"
+  for i in $(seq 0 $((SYS_NODES - 1))); do
+    m=$dir/pg-$i host=$(member_host "$i")
+    install -d -m 0700 "$m"    # the agent, started as root, gives it to run_as
+    (umask 077; cat >"$m/agent.yaml" <<EOF
+cluster: bench-$RUN_ID
+name: pg-$i
+data_dir: $m/data
+state_dir: $m
+run_as: $RUN_AS
+ttl: $SYS_TTL
+loop_wait: $SYS_LOOP
+synchronous_mode: ${SYNC:-off}
+store:
+  etcd:
+    endpoints: [$ETCD_ENDPOINT]
+api:
+  listen: $host:$((SYS_BASE + 100 + i))
+postgresql:
+  bin_dir: $PG_BIN
+  listen: $host
+  port: $((SYS_BASE + i))
+  connect_address: $host
+  log_file: $m/postgres.log
+  allowed_networks: [$(ns_subnet)]
+  superuser: {username: postgres, password_file: $secrets/superuser-password}
+  replication: {username: replicator, password_file: $secrets/replication-password}
+EOF
+    )
+  done
 }
 
 sys_start() {
+  if [ -n "$NETNS" ]; then
+    local i
+    wait_for_binary "$PGPILOT"
+    for i in $(seq 0 $((SYS_NODES - 1))); do
+      # `ip netns exec` execs: $! is the agent (it writes pg-N/agent.pid itself, too).
+      ip netns exec "${NS_PREFIX}pg-$i" "$PGPILOT" agent --config "$(sys_dir)/pg-$i/agent.yaml" >"$RUN_DIR/agent-$i.log" 2>&1 &
+      echo $! >"$RUN_DIR/agent-$i.pid"
+    done
+    return 0
+  fi
   local sync=()
   [ "${SYNC:-off}" = on ] && sync=(--synchronous-mode on)
   wait_for_binary "$PGPILOT"
@@ -70,6 +133,13 @@ sys_start() {
 sys_up() {
   sys_prepare "$1" "$2"
   sys_start
+  if [ -n "$NETNS" ]; then
+    if ! wait_healthy $((SYS_NODES - 1)) 300; then
+      tail -n 20 "$RUN_DIR"/agent-*.log >&2
+      die "pgpilot cluster (in namespaces) not healthy within 300 s (agent logs above, in $RUN_DIR)"
+    fi
+    return 0
+  fi
   if ! wait "$SYS_UP_PID"; then
     tail -n 20 "$RUN_DIR/up.log" >&2
     die "pgpilot up failed (its output above; logs in $(sys_dir)/pg-*/)"
@@ -88,6 +158,12 @@ sys_primary() {
 
 sys_agent_pids() {
   local f
+  if [ -n "$NETNS" ]; then
+    for f in "$RUN_DIR"/agent-*.pid; do
+      [ -f "$f" ] && cat "$f"
+    done
+    return 0
+  fi
   for f in "$(sys_dir)"/pg-*/agent.pid; do
     [ -f "$f" ] && cat "$f"
   done
@@ -102,12 +178,25 @@ sys_helper_pids() {
 
 sys_switchover() { pgpilot_bin ctl --dir "$(sys_dir)" switchover; }
 
+sys_data_dir() { echo "$(sys_dir)/$1/data"; }
+
+sys_reinit() { pgpilot_bin ctl --dir "$(sys_dir)" reinit "$1" --yes --wait 900; }
+
 sys_down() {
   [ -n "${RUN_DIR:-}" ] && [ -d "$(sys_dir)" ] || return 0
   if [ -n "$SYS_UP_PID" ]; then kill "$SYS_UP_PID" 2>/dev/null || true; SYS_UP_PID=""; fi
   resume_stopped
   local wait=30
   [ "${1:-}" = quick ] && wait=5
-  [ -x "$PGPILOT" ] && "$PGPILOT" down --dir "$(sys_dir)" --wait "$wait" >"$RUN_DIR/down.log" 2>&1 || true
+  [ -x "$PGPILOT" ] && client_exec "$PGPILOT" down --dir "$(sys_dir)" --wait "$wait" >"$RUN_DIR/down.log" 2>&1 || true
+  if [ -n "$NETNS" ]; then
+    # Agents whose pid file is gone (down found none running) or that did not stop: by pid.
+    local pids="" p
+    for p in $(sys_agent_pids); do
+      if kill -0 "$p" 2>/dev/null; then pids+=" $p"; fi
+    done
+    # shellcheck disable=SC2086
+    [ -z "$pids" ] || kill_pids $pids
+  fi
   kill_work_processes "$(sys_dir)/"
 }

@@ -40,7 +40,7 @@ pid_t KillPostgres(const std::string& data_dir, bool quiet, pid_t already_killed
   }
   // Every backend too: one frozen in the middle of a commit would acknowledge it once thawed.
   KillProcessTree(pid);
-  LogError("fence: the agent did not renew its leader lease in time (frozen or dead): killed "
+  LogError("fence: the agent did not renew its leader lease in time (frozen, dead, or held up by a slow store or action): killed "
            "PostgreSQL (postmaster pid " + std::to_string(pid) + ") so it cannot accept writes");
   return pid;
 }
