@@ -54,7 +54,8 @@ class PendingCommit {
 };
 
 TEST(CommitFence, CommitsWaitForTheFenceAndItConfirmsOnlyBeforeTheLeaseDeadline) {
-  LocalClusterUnderTest cluster(1, 10);
+  // The agent's own fence is off: this test drives a fence client of its own.
+  LocalClusterUnderTest cluster(1, 10, "", {"--commit-fence", "false"});
   CommandResult up = cluster.Up();
   ASSERT_EQ(up.exit_code, 0) << up.output;
   std::string error;

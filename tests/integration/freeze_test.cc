@@ -100,8 +100,9 @@ std::map<std::string, std::string> FreezeThePrimary(LocalClusterUnderTest& clust
   return probe;
 }
 
+// Without the commit fence: the watchdog alone.
 TEST(Freeze, AThawedOldPrimaryAcknowledgesNothingAfterTheNewOneWasPromoted) {
-  LocalClusterUnderTest cluster(3, kTtl);
+  LocalClusterUnderTest cluster(3, kTtl, "", {"--commit-fence", "false"});
   CommandResult up = cluster.Up();
   ASSERT_EQ(up.exit_code, 0) << up.output;
   auto probe = FreezeThePrimary(cluster, /*whole_machine=*/false);
