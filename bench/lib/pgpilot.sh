@@ -91,6 +91,7 @@ run_as: $RUN_AS
 ttl: $SYS_TTL
 loop_wait: $SYS_LOOP
 synchronous_mode: ${SYNC:-off}
+commit_fence: ${PGPILOT_COMMIT_FENCE:-false}
 store:
   etcd:
     endpoints: [$ETCD_ENDPOINT]
@@ -126,7 +127,7 @@ sys_start() {
   wait_for_binary "$PGPILOT"
   "$PGPILOT" up --nodes "$SYS_NODES" --dir "$(sys_dir)" --base-port "$SYS_BASE" \
     --ttl "$SYS_TTL" --loop-wait "$SYS_LOOP" --dcs "etcd://$ETCD_ENDPOINT" --cluster "bench-$RUN_ID" \
-    --wait 300 "${sync[@]}" >"$RUN_DIR/up.log" 2>&1 &
+    --wait 300 "${sync[@]}" --commit-fence "${PGPILOT_COMMIT_FENCE:-false}" >"$RUN_DIR/up.log" 2>&1 &
   SYS_UP_PID=$!
 }
 

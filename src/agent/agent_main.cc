@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "agent/config.h"
@@ -68,6 +69,14 @@ int RunAgent(const std::string& config_path, std::optional<LogFormat> log_format
   }
   auto bin_dir = DetectPostgresBinDir(config.bin_dir);
   if (!bin_dir.ok()) return Fail(bin_dir.error(), 2);
+  auto api_credentials = LoadApiCredentials(config.api_auth);
+  if (!api_credentials.ok()) return Fail(api_credentials.error(), 2);
+  // The API's secrets, read, never reach the processes the agent starts (before any thread runs).
+  unsetenv(kApiTokenEnv);
+  unsetenv(kApiPasswordEnv);
+  if (!api_credentials->configured()) {
+    LogWarn("api.auth is not configured: the API refuses every changing call (see docs/security.md)");
+  }
 
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa {};
@@ -97,11 +106,16 @@ int RunAgent(const std::string& config_path, std::optional<LogFormat> log_format
   pg_config.replication_password_file = config.replication_password_file;
   pg_config.allowed_networks = config.allowed_networks;
   pg_config.parameters = config.parameters;
+  pg_config.tls = config.pg_tls;
   PgController postgres(pg_config, runner, clock);
   if (Status s = postgres.Prepare(); !s.ok()) return Fail(s.error(), 2);
 
   SnapshotBoard board;
-  HttpServer api(board, clock);
+  // The API's changing calls use a store connection of their own: a store object serves one thread
+  // at a time, and the HA loop's must never wait for an operator's call.
+  ChangingCallHandler changing([&config, &clock] { return OpenStore(config.store, config.cluster, clock); },
+                               clock, config.maximum_lag_on_failover);
+  HttpServer api(board, clock, HttpServerOptions{config.api_tls, *api_credentials, &changing});
   if (Status s = api.Start(config.api_listen.host, config.api_listen.port); !s.ok()) {
     return Fail(s.error(), 1);
   }

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/defaults.h"
+#include "core/parameter_name.h"
 #include "platform/files.h"
 #include "postgres/settings.h"
 
@@ -183,6 +184,54 @@ Status ParseCredentials(Section& parent, const std::string& key, std::string* us
   return section->NoUnknownKeys();
 }
 
+// api.tls and api.auth: HTTPS and the credentials of the changing calls (docs/security.md).
+Status ParseApiSecurity(Section& api, AgentConfig* c) {
+  auto tls = api.Child("tls");
+  if (!tls.ok()) return tls.error();
+  ApiTlsSettings& t = c->api_tls;
+  PGPILOT_TRY(tls->String("cert_file", &t.cert_file));
+  PGPILOT_TRY(tls->String("key_file", &t.key_file));
+  PGPILOT_TRY(tls->String("client_ca_file", &t.client_ca_file));
+  PGPILOT_TRY(tls->String("ca_file", &t.ca_file));
+  PGPILOT_TRY(tls->NoUnknownKeys());
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"cert_file", t.cert_file},
+                                   {"key_file", t.key_file},
+                                   {"client_ca_file", t.client_ca_file},
+                                   {"ca_file", t.ca_file}}) {
+    if (!value.empty() && value.front() != '/') {
+      return tls->Bad(key, "must be an absolute path (the agent and ctl run in other directories), not '" +
+                               value + "'");
+    }
+  }
+  if (t.cert_file.empty() != t.key_file.empty()) {
+    return tls->Bad(t.cert_file.empty() ? "cert_file" : "key_file",
+                    "is required with api.tls." + std::string(t.cert_file.empty() ? "key_file" : "cert_file") +
+                        ": the API serves HTTPS with both, plain HTTP with neither");
+  }
+  if (!t.client_ca_file.empty() && t.cert_file.empty()) {
+    return tls->Bad("client_ca_file", "needs api.tls.cert_file and key_file: client certificates are "
+                                      "checked only over HTTPS");
+  }
+  auto auth = api.Child("auth");
+  if (!auth.ok()) return auth.error();
+  ApiAuthSettings& a = c->api_auth;
+  PGPILOT_TRY(auth->String("token_file", &a.token_file));
+  PGPILOT_TRY(auth->String("username", &a.username));
+  PGPILOT_TRY(auth->String("password_file", &a.password_file));
+  PGPILOT_TRY(auth->NoUnknownKeys());
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"token_file", a.token_file},
+                                   {"password_file", a.password_file}}) {
+    if (!value.empty() && value.front() != '/') {
+      return auth->Bad(key, "must be an absolute path (the agent and ctl run in other directories), not '" +
+                                value + "'");
+    }
+  }
+  if (!a.password_file.empty() && a.username.empty()) {
+    return auth->Bad("username", "is required with api.auth.password_file (basic authentication)");
+  }
+  return Status::Ok();
+}
+
 Status ParseLogging(Section& root, AgentConfig* c) {
   auto log = root.Child("log");
   if (!log.ok()) return log.error();
@@ -200,6 +249,48 @@ Status ParseLogging(Section& root, AgentConfig* c) {
   return log->NoUnknownKeys();
 }
 
+// postgresql.tls (docs/configuration.md, "TLS between members"). The files are checked when the
+// agent starts, as the user PostgreSQL runs as (CheckTlsFiles); here only what the text says.
+Status ParsePgTls(Section& pg, PgTls* tls) {
+  auto section = pg.Child("tls");
+  if (!section.ok()) return section.error();
+  std::string mode;
+  PGPILOT_TRY(section->String("mode", &mode));
+  PGPILOT_TRY(section->String("cert_file", &tls->cert_file));
+  PGPILOT_TRY(section->String("key_file", &tls->key_file));
+  PGPILOT_TRY(section->String("ca_file", &tls->ca_file));
+  PGPILOT_TRY(section->NoUnknownKeys());
+  if (mode.empty()) {
+    if (tls->cert_file.empty() && tls->key_file.empty() && tls->ca_file.empty()) return Status::Ok();
+    return section->Bad("mode", "is required with certificate files: on, verify-ca or verify-full "
+                                "(or off, to keep TLS off)");
+  }
+  // YAML's bare on/off may arrive as a boolean.
+  auto parsed = ParsePgTlsMode(mode == "true" ? "on" : mode == "false" ? "off" : mode);
+  if (!parsed) return section->Bad("mode", "must be off, on, verify-ca or verify-full, not '" + mode + "'");
+  tls->mode = *parsed;
+  if (!tls->enabled()) return Status::Ok();
+  const bool verifies = tls->mode != PgTlsMode::kOn;
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"cert_file", tls->cert_file},
+                                   {"key_file", tls->key_file},
+                                   {"ca_file", tls->ca_file}}) {
+    if (value.empty()) {
+      if (std::string(key) != "ca_file" || verifies) {
+        return section->Bad(key, std::string("is required with mode ") + PgTlsModeName(tls->mode) +
+                                     (std::string(key) == "ca_file"
+                                          ? " (the CA the members' certificates are verified with)"
+                                          : ""));
+      }
+      continue;
+    }
+    if (value.front() != '/') {
+      return section->Bad(key, "must be an absolute path (PostgreSQL reads a relative one from the "
+                               "data directory), not '" + value + "'");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ParsePostgresql(Section& root, AgentConfig* c) {
   auto pg = root.Child("postgresql");
   if (!pg.ok()) return pg.error();
@@ -214,15 +305,22 @@ Status ParsePostgresql(Section& root, AgentConfig* c) {
   PGPILOT_TRY(pg->StringList("allowed_networks", &c->allowed_networks));
   PGPILOT_TRY(ParseCredentials(*pg, "superuser", &c->superuser, &c->superuser_password_file));
   PGPILOT_TRY(ParseCredentials(*pg, "replication", &c->replication_user, &c->replication_password_file));
+  PGPILOT_TRY(ParsePgTls(*pg, &c->pg_tls));
   auto params = pg->Child("parameters");
   if (!params.ok()) return params.error();
   for (const auto& kv : params->node()) {
     std::string name = kv.first.Scalar();
     params->Get(name);
     if (!kv.second.IsScalar()) return params->Bad(name, "must be a single value");
+    if (!IsParameterName(name)) {
+      return params->Bad(name, "is not a PostgreSQL parameter name (letters, digits and '_', "
+                               "or two such names joined by '.')");
+    }
     if (IsManagedParameter(name)) {
-      return params->Bad(name, "is managed by pgpilot and may not be set here (use the matching "
-                               "postgresql.* key of the agent config, e.g. postgresql.port)");
+      return params->Bad(name, name.rfind("ssl", 0) == 0
+                                   ? "is managed by pgpilot and may not be set here (use postgresql.tls)"
+                                   : "is managed by pgpilot and may not be set here (use the matching "
+                                     "postgresql.* key of the agent config, e.g. postgresql.port)");
     }
     c->parameters.emplace_back(name, kv.second.Scalar());
   }
@@ -317,8 +415,10 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     auto etcd = store->Child("etcd");
     if (!etcd.ok()) return etcd.error();
     if (etcd->Has("endpoints") && etcd->Get("endpoints").IsScalar()) {
-      // "h1:2379,h2:2379" as well as a list.
-      auto parsed = ParseStoreUrl("etcd://" + etcd->Get("endpoints").Scalar());
+      // "h1:2379,h2:2379" as well as a list; ${NAME} expanded in both.
+      std::string endpoints;
+      PGPILOT_TRY(etcd->String("endpoints", &endpoints));
+      auto parsed = ParseStoreUrl("etcd://" + endpoints);
       if (!parsed.ok()) return etcd->Bad("endpoints", "must list HOST:PORT of etcd's clients");
       c.store.etcd.endpoints = parsed->etcd.endpoints;
     } else {
@@ -370,6 +470,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     if (!api.ok()) return api.error();
     PGPILOT_TRY(ParseHostPort(*api, "listen", &c.api_listen));
     PGPILOT_TRY(ParseHostPort(*api, "connect_address", &c.api_connect));
+    PGPILOT_TRY(ParseApiSecurity(*api, &c));
     PGPILOT_TRY(api->NoUnknownKeys());
     if (c.api_connect.port == 0) c.api_connect = c.api_listen;
 
@@ -442,6 +543,24 @@ std::string RenderAgentConfig(const AgentConfig& c) {
   out << YAML::Key << "api" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "listen" << YAML::Value << c.api_listen.ToString();
   out << YAML::Key << "connect_address" << YAML::Value << c.api_connect.ToString();
+  for (const auto& [section, entries] :
+       {std::pair<const char*, std::vector<std::pair<const char*, std::string>>>{
+            "tls",
+            {{"cert_file", c.api_tls.cert_file},
+             {"key_file", c.api_tls.key_file},
+             {"client_ca_file", c.api_tls.client_ca_file},
+             {"ca_file", c.api_tls.ca_file}}},
+        {"auth",
+         {{"token_file", c.api_auth.token_file},
+          {"username", c.api_auth.username},
+          {"password_file", c.api_auth.password_file}}}}) {
+    if (std::all_of(entries.begin(), entries.end(), [](const auto& e) { return e.second.empty(); })) continue;
+    out << YAML::Key << section << YAML::Value << YAML::BeginMap;
+    for (const auto& [key, value] : entries) {
+      if (!value.empty()) out << YAML::Key << key << YAML::Value << value;
+    }
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   out << YAML::Key << "postgresql" << YAML::Value << YAML::BeginMap;
   if (!c.bin_dir.empty()) out << YAML::Key << "bin_dir" << YAML::Value << c.bin_dir;
@@ -459,6 +578,16 @@ std::string RenderAgentConfig(const AgentConfig& c) {
   out << YAML::Key << "replication" << YAML::Value << YAML::BeginMap << YAML::Key << "username"
       << YAML::Value << c.replication_user << YAML::Key << "password_file" << YAML::Value
       << c.replication_password_file << YAML::EndMap;
+  if (c.pg_tls.enabled()) {
+    out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "mode" << YAML::Value << PgTlsModeName(c.pg_tls.mode);
+    for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"cert_file", c.pg_tls.cert_file},
+                                     {"key_file", c.pg_tls.key_file},
+                                     {"ca_file", c.pg_tls.ca_file}}) {
+      if (!value.empty()) out << YAML::Key << key << YAML::Value << value;
+    }
+    out << YAML::EndMap;
+  }
   if (!c.parameters.empty()) {
     out << YAML::Key << "parameters" << YAML::Value << YAML::BeginMap;
     for (const auto& [k, v] : c.parameters) out << YAML::Key << k << YAML::Value << v;

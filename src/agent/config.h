@@ -6,11 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include "api/api_settings.h"
 #include "core/cluster_view.h"
 #include "core/result.h"
 #include "core/sync_standbys.h"
 #include "core/types.h"
 #include "platform/log.h"
+#include "postgres/tls.h"
 #include "store/open_store.h"
 
 namespace pgpilot {
@@ -42,6 +44,8 @@ struct AgentConfig {
 
   HostPort api_listen{"127.0.0.1", 8008};
   HostPort api_connect{"", 0};  // what other members and ctl use; default api_listen
+  ApiTlsSettings api_tls;       // api.tls: HTTPS, client certificates, the other members' CA
+  ApiAuthSettings api_auth;     // api.auth: the credentials changing calls must carry
 
   std::string bin_dir;           // default: detected (/usr/lib/postgresql/15/bin)
   std::string pg_listen = "127.0.0.1";
@@ -54,12 +58,13 @@ struct AgentConfig {
   std::string superuser_password_file;
   std::string replication_user = "replicator";
   std::string replication_password_file;
+  PgTls pg_tls;                  // postgresql.tls: TLS between members
   std::vector<std::pair<std::string, std::string>> parameters;
 
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
 
-  std::string ApiUrl() const { return "http://" + api_connect.ToString(); }
+  std::string ApiUrl() const { return (api_tls.enabled() ? "https://" : "http://") + api_connect.ToString(); }
 };
 
 Result<AgentConfig> LoadAgentConfig(const std::string& path);

@@ -86,6 +86,13 @@ void ExpectSameConfig(const AgentConfig& a, const AgentConfig& b) {
   EXPECT_EQ(a.store.sqlite_path, b.store.sqlite_path);
   EXPECT_EQ(a.api_listen.ToString(), b.api_listen.ToString());
   EXPECT_EQ(a.api_connect.ToString(), b.api_connect.ToString());
+  EXPECT_EQ(a.api_tls.cert_file, b.api_tls.cert_file);
+  EXPECT_EQ(a.api_tls.key_file, b.api_tls.key_file);
+  EXPECT_EQ(a.api_tls.client_ca_file, b.api_tls.client_ca_file);
+  EXPECT_EQ(a.api_tls.ca_file, b.api_tls.ca_file);
+  EXPECT_EQ(a.api_auth.token_file, b.api_auth.token_file);
+  EXPECT_EQ(a.api_auth.username, b.api_auth.username);
+  EXPECT_EQ(a.api_auth.password_file, b.api_auth.password_file);
   EXPECT_EQ(a.bin_dir, b.bin_dir);
   EXPECT_EQ(a.pg_listen, b.pg_listen);
   EXPECT_EQ(a.pg_port, b.pg_port);
@@ -97,6 +104,10 @@ void ExpectSameConfig(const AgentConfig& a, const AgentConfig& b) {
   EXPECT_EQ(a.superuser_password_file, b.superuser_password_file);
   EXPECT_EQ(a.replication_user, b.replication_user);
   EXPECT_EQ(a.replication_password_file, b.replication_password_file);
+  EXPECT_EQ(a.pg_tls.mode, b.pg_tls.mode);
+  EXPECT_EQ(a.pg_tls.cert_file, b.pg_tls.cert_file);
+  EXPECT_EQ(a.pg_tls.key_file, b.pg_tls.key_file);
+  EXPECT_EQ(a.pg_tls.ca_file, b.pg_tls.ca_file);
   EXPECT_EQ(a.parameters, b.parameters);
   EXPECT_EQ(a.log_format, b.log_format);
   EXPECT_EQ(a.log_level, b.log_level);
@@ -378,6 +389,11 @@ TEST(AgentConfig, PostgresqlRelationsAreChecked) {
               {"'postgresql.parameters.port'", "managed by pgpilot"});
   ExpectError(Minimal("postgresql:\n", "postgresql:\n  parameters:\n    primary_conninfo: host=x\n"),
               {"'postgresql.parameters.primary_conninfo'"});
+  // The name is written unquoted into PostgreSQL's configuration: no second line through it.
+  ExpectError(Minimal("postgresql:\n", "postgresql:\n  parameters:\n    \"work_mem = '1MB'\\nport\": 5999\n"),
+              {"not a PostgreSQL parameter name"});
+  ExpectError(Minimal("postgresql:\n", "postgresql:\n  parameters:\n    work-mem: 1MB\n"),
+              {"'postgresql.parameters.work-mem'", "not a PostgreSQL parameter name"});
 }
 
 TEST(AgentConfig, ApiAddressesMustBeHostAndPort) {
@@ -446,6 +462,159 @@ TEST(AgentConfigEnvironment, VariablesAreExpandedAndAMissingOneIsNamed) {
   ExpectError(Minimal("name: pg-1\n", "name: ${PGPILOT_TEST_UNSET}\n"), {"'name'", "${PGPILOT_TEST_UNSET}", "not set"});
   // Not a variable reference: kept as written (and then refused as a name, by the name rule).
   ExpectError(Minimal("name: pg-1\n", "name: ${not valid}\n"), {"'name'", "${not valid}"});
+  // etcd's endpoints as one comma-separated string, as well as a list.
+  setenv("PGPILOT_TEST_ETCD", "10.1.2.4", 1);
+  for (const char* endpoints : {"${PGPILOT_TEST_ETCD}:2379,10.1.2.5:2379", "[\"${PGPILOT_TEST_ETCD}:2379\", 10.1.2.5:2379]"}) {
+    c = MustParse(Minimal("  sqlite: /srv/store.db\n", std::string("  etcd:\n    endpoints: ") + endpoints + "\n"));
+    ASSERT_EQ(c.store.etcd.endpoints.size(), 2u) << endpoints;
+    EXPECT_NE(c.store.etcd.endpoints[0].find("10.1.2.4:2379"), std::string::npos) << endpoints;
+  }
+}
+
+}  // namespace
+}  // namespace pgpilot
+
+// postgresql.tls: TLS between members.
+namespace pgpilot {
+namespace {
+
+std::string WithTls(const std::string& tls_lines) {
+  return Minimal("postgresql:\n", "postgresql:\n  tls:\n" + tls_lines);
+}
+
+TEST(AgentConfigPgTls, OffByDefault) {
+  AgentConfig c = MustParse(kMinimalConfig);
+  EXPECT_EQ(c.pg_tls.mode, PgTlsMode::kOff);
+  EXPECT_FALSE(c.pg_tls.enabled());
+  EXPECT_THAT(RenderAgentConfig(c), ::testing::Not(HasSubstr("tls:")));
+  EXPECT_FALSE(MustParse(WithTls("    mode: off\n")).pg_tls.enabled());
+  EXPECT_FALSE(MustParse(Minimal("postgresql:\n", "postgresql:\n  tls: {}\n")).pg_tls.enabled());
+}
+
+TEST(AgentConfigPgTls, EveryKeyParsesAndRoundTrips) {
+  AgentConfig c = MustParse(WithTls(
+      "    mode: verify-full\n    cert_file: /etc/pgpilot/tls/server.pem\n"
+      "    key_file: /etc/pgpilot/tls/server.key\n    ca_file: /etc/pgpilot/tls/ca.pem\n"));
+  EXPECT_EQ(c.pg_tls.mode, PgTlsMode::kVerifyFull);
+  EXPECT_EQ(c.pg_tls.cert_file, "/etc/pgpilot/tls/server.pem");
+  EXPECT_EQ(c.pg_tls.key_file, "/etc/pgpilot/tls/server.key");
+  EXPECT_EQ(c.pg_tls.ca_file, "/etc/pgpilot/tls/ca.pem");
+  for (PgTlsMode mode : {PgTlsMode::kOn, PgTlsMode::kVerifyCa, PgTlsMode::kVerifyFull}) {
+    c.pg_tls.mode = mode;
+    std::string yaml = RenderAgentConfig(c);
+    auto back = ParseAgentConfig(yaml, "rendered.yaml");
+    ASSERT_TRUE(back.ok()) << back.error().ToString() << "\n" << yaml;
+    ExpectSameConfig(*back, c);
+  }
+  c.pg_tls.mode = PgTlsMode::kOn;
+  c.pg_tls.ca_file.clear();
+  auto back = ParseAgentConfig(RenderAgentConfig(c), "rendered.yaml");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  ExpectSameConfig(*back, c);
+}
+
+TEST(AgentConfigPgTls, YamlsBareOnIsTheModeOn) {
+  AgentConfig c = MustParse(WithTls("    mode: on\n    cert_file: /c.pem\n    key_file: /k.pem\n"));
+  EXPECT_EQ(c.pg_tls.mode, PgTlsMode::kOn);
+  EXPECT_EQ(MustParse(WithTls("    mode: true\n    cert_file: /c.pem\n    key_file: /k.pem\n")).pg_tls.mode,
+            PgTlsMode::kOn);
+}
+
+TEST(AgentConfigPgTls, WhatEachModeNeedsIsRequiredByName) {
+  ExpectError(WithTls("    mode: verify_ca\n"),
+              {"'postgresql.tls.mode'", "off, on, verify-ca or verify-full", "'verify_ca'"});
+  ExpectError(WithTls("    mode: on\n    key_file: /k.pem\n"), {"'postgresql.tls.cert_file'", "required", "on"});
+  ExpectError(WithTls("    mode: on\n    cert_file: /c.pem\n"), {"'postgresql.tls.key_file'", "required"});
+  ExpectError(WithTls("    mode: verify-ca\n    cert_file: /c.pem\n    key_file: /k.pem\n"),
+              {"'postgresql.tls.ca_file'", "required with mode verify-ca"});
+  ExpectError(WithTls("    mode: verify-full\n    cert_file: /c.pem\n    key_file: /k.pem\n"),
+              {"'postgresql.tls.ca_file'", "verify-full"});
+  ExpectError(WithTls("    cert_file: /c.pem\n    key_file: /k.pem\n"),
+              {"'postgresql.tls.mode'", "required with certificate files"});
+}
+
+TEST(AgentConfigPgTls, RelativePathsAndUnknownKeysAreRefused) {
+  ExpectError(WithTls("    mode: on\n    cert_file: tls/server.pem\n    key_file: /k.pem\n"),
+              {"'postgresql.tls.cert_file'", "absolute", "data directory", "'tls/server.pem'"});
+  ExpectError(WithTls("    mode: verify-ca\n    cert_file: /c.pem\n    key_file: /k.pem\n    ca_file: ca.pem\n"),
+              {"'postgresql.tls.ca_file'", "absolute"});
+  ExpectError(WithTls("    mode: on\n    cert_file: /c.pem\n    key_file: /k.pem\n    client_cert: true\n"),
+              {"unknown key 'postgresql.tls.client_cert'"});
+  ExpectError(Minimal("postgresql:\n", "postgresql:\n  tls: verify-ca\n"), {"'postgresql.tls'", "mapping"});
+}
+
+TEST(AgentConfigPgTls, SslParametersPointToPostgresqlTls) {
+  for (const char* name : {"ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"}) {
+    ExpectError(Minimal("postgresql:\n", std::string("postgresql:\n  parameters:\n    ") + name + ": x\n"),
+                {"'postgresql.parameters." + std::string(name) + "'", "postgresql.tls"});
+  }
+  AgentConfig c = MustParse(Minimal("postgresql:\n", "postgresql:\n  parameters:\n    ssl_min_protocol_version: TLSv1.3\n"));
+  EXPECT_EQ(c.parameters.front().first, "ssl_min_protocol_version");
+}
+
+}  // namespace
+namespace {
+
+// API security (api.tls, api.auth): docs/configuration.md, "API security".
+std::string WithApi(const std::string& api_lines) { return std::string(kMinimalConfig) + "api:\n" + api_lines; }
+
+TEST(AgentConfigApiSecurity, OffByDefaultAndNotRendered) {
+  AgentConfig c = MustParse(kMinimalConfig);
+  EXPECT_FALSE(c.api_tls.enabled());
+  EXPECT_TRUE(c.api_auth.token_file.empty());
+  EXPECT_TRUE(c.api_auth.username.empty());
+  std::string yaml = RenderAgentConfig(c);
+  EXPECT_THAT(yaml, ::testing::Not(HasSubstr("auth:")));
+  EXPECT_THAT(yaml, ::testing::Not(HasSubstr("cert_file")));
+}
+
+TEST(AgentConfigApiSecurity, EveryKeyParsesRoundTripsAndMakesTheUrlHttps) {
+  AgentConfig c = MustParse(WithApi(
+      "  listen: 10.0.0.5:8008\n"
+      "  tls:\n    cert_file: /etc/pgpilot/api.pem\n    key_file: /etc/pgpilot/api.key\n"
+      "    client_ca_file: /etc/pgpilot/clients-ca.pem\n    ca_file: /etc/pgpilot/ca.pem\n"
+      "  auth:\n    token_file: /etc/pgpilot/api-token\n    username: operator\n"
+      "    password_file: /etc/pgpilot/api-password\n"));
+  EXPECT_EQ(c.api_tls.cert_file, "/etc/pgpilot/api.pem");
+  EXPECT_EQ(c.api_tls.key_file, "/etc/pgpilot/api.key");
+  EXPECT_EQ(c.api_tls.client_ca_file, "/etc/pgpilot/clients-ca.pem");
+  EXPECT_EQ(c.api_tls.ca_file, "/etc/pgpilot/ca.pem");
+  EXPECT_EQ(c.api_auth.token_file, "/etc/pgpilot/api-token");
+  EXPECT_EQ(c.api_auth.username, "operator");
+  EXPECT_EQ(c.api_auth.password_file, "/etc/pgpilot/api-password");
+  EXPECT_TRUE(c.api_tls.enabled());
+  EXPECT_EQ(c.ApiUrl(), "https://10.0.0.5:8008");
+  std::string yaml = RenderAgentConfig(c);
+  auto back = ParseAgentConfig(yaml, "rendered.yaml");
+  ASSERT_TRUE(back.ok()) << back.error().ToString() << "\n" << yaml;
+  ExpectSameConfig(*back, c);
+  // A token alone, and basic authentication alone (its password from the environment), parse too.
+  EXPECT_EQ(MustParse(WithApi("  auth:\n    token_file: /t\n")).api_auth.token_file, "/t");
+  EXPECT_EQ(MustParse(WithApi("  auth:\n    username: ops\n")).api_auth.username, "ops");
+}
+
+TEST(AgentConfigApiSecurity, CertificateAndKeyGoTogether) {
+  ExpectError(WithApi("  tls:\n    cert_file: /c.pem\n"), {"'api.tls.key_file'", "required with api.tls.cert_file"});
+  ExpectError(WithApi("  tls:\n    key_file: /k.pem\n"), {"'api.tls.cert_file'", "required with api.tls.key_file"});
+  ExpectError(WithApi("  tls:\n    client_ca_file: /ca.pem\n"), {"'api.tls.client_ca_file'", "only over HTTPS"});
+  // The CA of the other members alone is fine: this agent speaks HTTP, its peers may not.
+  EXPECT_FALSE(MustParse(WithApi("  tls:\n    ca_file: /ca.pem\n")).api_tls.enabled());
+}
+
+TEST(AgentConfigApiSecurity, PasswordNeedsAUserAndPathsMustBeAbsolute) {
+  ExpectError(WithApi("  auth:\n    password_file: /p\n"), {"'api.auth.username'", "required with api.auth.password_file"});
+  ExpectError(WithApi("  auth:\n    token_file: secrets/api-token\n"),
+              {"'api.auth.token_file'", "absolute", "'secrets/api-token'"});
+  ExpectError(WithApi("  tls:\n    cert_file: api.pem\n    key_file: /k.pem\n"), {"'api.tls.cert_file'", "absolute"});
+  ExpectError(WithApi("  tls:\n    cert_file: /c.pem\n    key_file: /k.pem\n    ca_file: ca.pem\n"),
+              {"'api.tls.ca_file'", "absolute"});
+}
+
+TEST(AgentConfigApiSecurity, UnknownKeysAndWrongShapesAreNamed) {
+  ExpectError(WithApi("  auth:\n    token: abc\n"), {"unknown key 'api.auth.token'"});
+  ExpectError(WithApi("  tls:\n    verify_client: true\n"), {"unknown key 'api.tls.verify_client'"});
+  ExpectError(WithApi("  auth: secret\n"), {"'api.auth'", "mapping"});
+  ExpectError(WithApi("  tls: [a]\n"), {"'api.tls'", "mapping"});
 }
 
 }  // namespace

@@ -110,7 +110,9 @@ void HaLoop::Tick() {
 
   Decision d = Decide(o);
   if (d.needs_peer_positions && o.view.ok()) {
-    o.peers = CollectPeerPositions(o.view->members, config_.name, kPeerTimeout);
+    const ApiTlsSettings& tls = config_.api_tls;
+    o.peers = CollectPeerPositions(o.view->members, config_.name, kPeerTimeout,
+                                   ApiClientTls{tls.ca_file, tls.cert_file, tls.key_file});
     o.peers_collected = true;
     o.now = clock_.Now();
     d = Decide(o);

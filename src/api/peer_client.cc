@@ -1,7 +1,5 @@
 #include "api/peer_client.h"
 
-#include "platform/http_lib.h"
-
 #include <future>
 
 #include "api/status_json.h"
@@ -9,26 +7,24 @@
 namespace pgpilot {
 
 Result<HttpReply> HttpGet(const std::string& base_url, const std::string& path, Duration timeout) {
-  httplib::Client client(base_url);
-  auto seconds = timeout.count() / 1000;
-  auto micros = (timeout.count() % 1000) * 1000;
-  client.set_connection_timeout(seconds, micros);
-  client.set_read_timeout(seconds, micros);
-  client.set_write_timeout(seconds, micros);
-  auto res = client.Get(path);
-  if (!res) return Unavailable(base_url + path + ": " + httplib::to_string(res.error()));
-  return HttpReply{res->status, res->body};
+  ApiClientOptions options;
+  options.timeout = timeout;
+  return ApiCall(base_url, "GET", path, "", options);
 }
 
 std::vector<Candidate> CollectPeerPositions(const std::vector<MemberStatus>& members,
-                                            const std::string& self, Duration timeout) {
+                                            const std::string& self, Duration timeout,
+                                            const ApiClientTls& tls) {
   std::vector<std::future<Candidate>> pending;
   for (const auto& m : members) {
     if (m.name == self) continue;
-    pending.push_back(std::async(std::launch::async, [m, timeout] {
+    pending.push_back(std::async(std::launch::async, [m, timeout, tls] {
       Candidate c;
       c.name = m.name;
-      auto reply = HttpGet(m.api_url, "/status", timeout);
+      ApiClientOptions options;
+      options.tls = tls;
+      options.timeout = timeout;
+      auto reply = ApiCall(m.api_url, "GET", "/status", "", options);
       if (!reply.ok()) {
         c.error = reply.error().message;
         return c;

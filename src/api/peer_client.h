@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "api/api_client.h"
 #include "core/candidates.h"
 #include "core/cluster_view.h"
 #include "core/result.h"
@@ -12,15 +13,13 @@
 namespace pgpilot {
 
 // One report per member of `members` other than `self`, in parallel, each bounded by `timeout`.
-// An unreachable member is reported unreachable with the reason; nothing throws.
+// An unreachable member is reported unreachable with the reason; nothing throws. `tls` is used for
+// members whose API address is https:// (the agent's api.tls: its CA, its own certificate).
 std::vector<Candidate> CollectPeerPositions(const std::vector<MemberStatus>& members,
-                                            const std::string& self, Duration timeout);
+                                            const std::string& self, Duration timeout,
+                                            const ApiClientTls& tls = {});
 
 // GET url (http://host:port/path) with a timeout; status and body, or an error.
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
 Result<HttpReply> HttpGet(const std::string& base_url, const std::string& path, Duration timeout);
 
 }  // namespace pgpilot

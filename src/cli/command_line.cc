@@ -76,6 +76,18 @@ int RunCommandLine(int argc, char** argv) {
   up->add_option("--cluster", up_options.spec.cluster,
                  "Cluster name (new clusters only; must be unique in a shared store)")
       ->default_val("local");
+  up->add_option("--pg-tls", up_options.pg_tls_dir,
+                 "Directory holding cert.pem, key.pem and ca.pem: PostgreSQL between the members\n"
+                 "uses TLS (verify-ca), and pg_hba requires it from the network (new clusters only)");
+  up->add_option("--api-cert-file", up_options.spec.api_tls.cert_file,
+                 "The agents' API serves HTTPS with this certificate (with --api-key-file; new clusters\n"
+                 "only; the files must be readable by --run-as)");
+  up->add_option("--api-key-file", up_options.spec.api_tls.key_file, "The API certificate's key (mode 0600)");
+  up->add_option("--api-ca-file", up_options.spec.api_tls.ca_file,
+                 "The CA the agents (and `ctl --dir`) verify the API certificates with");
+  up->add_option("--api-client-ca-file", up_options.spec.api_tls.client_ca_file,
+                 "Require a client certificate signed by this CA on every API connection (the agents\n"
+                 "present their own API certificate, which then needs the clientAuth usage)");
   up->add_option("--dcs", up_options.spec.store_url,
                  "Store of a new cluster: etcd://HOST:PORT[,HOST:PORT...] (default: an embedded "
                  "SQLite store in DIR)");
@@ -97,6 +109,21 @@ int RunCommandLine(int argc, char** argv) {
   ctl->add_option("--config", target.config, "An agent config of the cluster");
   ctl->add_option("--store", target.store, "The store's address (sqlite:/path/store.db)");
   ctl->add_option("--cluster", target.cluster, "The cluster name (with --store)");
+  ctl->add_option("--api", target.api,
+                  "An agent's API, http(s)://HOST:PORT: read the cluster from it and make changes through\n"
+                  "its authenticated calls (with --dir or --config: their api.auth and api.tls are used)");
+  ctl->add_option("--api-token-file", target.api_token_file,
+                  "A private file holding the API token (default: the agent config's api.auth.token_file,\n"
+                  "else $PGPILOT_API_TOKEN)");
+  ctl->add_option("--api-user", target.api_user, "API user for basic authentication, with --api-password-file");
+  ctl->add_option("--api-password-file", target.api_password_file,
+                  "A private file holding the API user's password (default: $PGPILOT_API_PASSWORD)");
+  ctl->add_option("--api-ca-file", target.api_ca_file,
+                  "The CA that signed the agents' API certificates (https; default: api.tls.ca_file of the\n"
+                  "agent config, else the system's CAs)");
+  ctl->add_option("--api-cert-file", target.api_cert_file,
+                  "A client certificate, for agents with api.tls.client_ca_file (with --api-key-file)");
+  ctl->add_option("--api-key-file", target.api_key_file, "The client certificate's private key (mode 0600)");
   bool list_json = false;
   auto* list = ctl->add_subcommand(
       "list", "The cluster table: member, role, state, timeline, WAL position, lag, API address.");
@@ -193,6 +220,9 @@ int RunCommandLine(int argc, char** argv) {
   k8s_render->add_option("--replication-secret", k8s_options.replication_secret,
                          "Use this existing Secret (key 'password') for the replication user instead\n"
                          "of rendering NAME-replication with a new random password");
+  k8s_render->add_option("--pg-tls-secret", k8s_options.pg_tls_secret,
+                         "An existing kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt): PostgreSQL\n"
+                         "between the members uses TLS (verify-ca) and pg_hba requires it from the network");
   k8s_render->add_option("--allowed-networks", k8s_options.allowed_networks,
                          "Networks (CIDR, comma-separated) allowed to connect to PostgreSQL: the pod network")
       ->delimiter(',')

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/defaults.h"
+#include "core/parameter_name.h"
 #include "postgres/settings.h"
 
 namespace pgpilot {
@@ -107,6 +108,10 @@ Status SetDynamicSetting(DynamicConfig* c, const std::string& raw_key, const std
     }
   } else if (key.rfind(kParameterPrefix, 0) == 0 && key.size() > std::string(kParameterPrefix).size()) {
     std::string name = key.substr(std::string(kParameterPrefix).size());
+    if (!IsParameterName(name)) {
+      return Bad(key, "does not name a PostgreSQL parameter (letters, digits and '_', or two such "
+                      "names joined by '.')");
+    }
     if (IsManagedParameter(name)) {
       return InvalidArgument("PostgreSQL parameter " + name + " is managed by pgpilot",
                              "it follows from the agents' config and the cluster's roles");

@@ -44,6 +44,7 @@ TEST(DynamicConfigEdit, BadInputNamesTheKeyAndTheAllowedOnes) {
            {"synchronous_node_count", "0", "1 to 16"},
            {"maximum_lag_on_failover", "1MB", "number of bytes"},
            {"postgresql.parameters.primary_conninfo", "x", "managed by pgpilot"},
+           {"postgresql.parameters.work_mem = '1MB'\nport", "5999", "does not name a PostgreSQL parameter"},
        }) {
     Status s = SetDynamicSetting(&c, bad.key, bad.value);
     ASSERT_FALSE(s.ok()) << bad.key;

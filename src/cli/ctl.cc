@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "agent/config.h"
+#include "api/api_auth.h"
+#include "cli/cluster_access.h"
 #include "cli/cluster_table.h"
 #include "cli/config_edit.h"
 #include "cli/local_cluster.h"
@@ -20,22 +22,73 @@
 #include "core/switchover.h"
 #include "platform/clock.h"
 #include "platform/files.h"
-#include "store/open_store.h"
 
 namespace pgpilot {
 namespace {
 
+// The cluster named on the command line, and how to reach it.
 struct Resolved {
-  StoreConfig store;
-  std::string cluster;
-  std::vector<AgentConfig> configured;
+  std::unique_ptr<ClusterAccess> access;
+  std::vector<AgentConfig> configured;  // every member's config (from --dir); empty otherwise
+  uint64_t maximum_lag = kDefaultMaximumLagOnFailover;
 };
 
-Result<Resolved> Resolve(const CtlTarget& t) {
+bool HasApiFlags(const CtlTarget& t) {
+  return !t.api_token_file.empty() || !t.api_user.empty() || !t.api_password_file.empty() ||
+         !t.api_ca_file.empty() || !t.api_cert_file.empty() || !t.api_key_file.empty();
+}
+
+// The options of an API client: the api_* flags first, then the agent config's api.auth and
+// api.tls (when --dir or --config named one), then the environment for the secrets.
+Result<ApiClientOptions> ApiOptions(const CtlTarget& t, const AgentConfig* config) {
+  bool flag_credentials = !t.api_token_file.empty() || !t.api_user.empty() || !t.api_password_file.empty();
+  ApiAuthSettings auth;
+  std::string token_what = "--api-token-file", password_what = "--api-password-file";
+  if (flag_credentials || config == nullptr) {
+    auth = ApiAuthSettings{t.api_token_file, t.api_user, t.api_password_file};
+  } else {
+    auth = config->api_auth;
+    token_what = "api.auth.token_file of " + config->source_file;
+    password_what = "api.auth.password_file of " + config->source_file;
+  }
+  auto credentials = LoadApiCredentials(auth, token_what, password_what);
+  if (!credentials.ok()) return credentials.error();
+  ApiClientOptions options;
+  options.authorization = AuthorizationHeader(*credentials);
+  options.tls.ca_file = !t.api_ca_file.empty() ? t.api_ca_file : config ? config->api_tls.ca_file : "";
+  if (!t.api_cert_file.empty() || !t.api_key_file.empty()) {
+    if (t.api_cert_file.empty() || t.api_key_file.empty()) {
+      return InvalidArgument("--api-cert-file and --api-key-file go together",
+                             "pass the client certificate and its key");
+    }
+    if (auto key = ReadSecretFile(t.api_key_file, "--api-key-file"); !key.ok()) return key.error();
+    options.tls.cert_file = t.api_cert_file;
+    options.tls.key_file = t.api_key_file;
+  } else if (config != nullptr && !config->api_tls.client_ca_file.empty()) {
+    // The agents require client certificates: present the agent's own, as they do to each other.
+    options.tls.cert_file = config->api_tls.cert_file;
+    options.tls.key_file = config->api_tls.key_file;
+  }
+  options.timeout = Duration(10000);
+  return options;
+}
+
+// `open`: also open the way to the cluster (the store, or the API client); `dsn` needs it only
+// when no config names the members.
+Result<Resolved> Resolve(const CtlTarget& t, bool open = true) {
+  bool api = !t.api.empty();
   int given = !t.dir.empty() + !t.config.empty() + !t.store.empty();
-  if (given != 1) {
-    return InvalidArgument("name exactly one cluster: --dir DIR, --config FILE or --store URL",
+  if (api && (!t.store.empty() || given > 1)) {
+    return InvalidArgument("--api names the cluster by one of its agents; it takes --dir or --config (for the "
+                           "API's credentials and CA) but not --store, and not both",
+                           "e.g. pgpilot ctl --api https://10.0.0.5:8008 --api-token-file FILE list");
+  }
+  if (!api && given != 1) {
+    return InvalidArgument("name exactly one cluster: --dir DIR, --config FILE, --store URL or --api URL",
                            "e.g. pgpilot ctl --dir /tmp/pgpilot-demo list");
+  }
+  if (!api && HasApiFlags(t)) {
+    return InvalidArgument("the --api-* options go with --api URL", "add --api http(s)://HOST:PORT of an agent");
   }
   Resolved r;
   if (!t.dir.empty()) {
@@ -46,16 +99,26 @@ Result<Resolved> Resolve(const CtlTarget& t) {
     auto config = LoadAgentConfig(t.config);
     if (!config.ok()) return config.error();
     r.configured.push_back(*config);
-  } else {
+  } else if (!api) {
     auto store = ParseStoreUrl(t.store);
     if (!store.ok()) return store.error();
     if (t.cluster.empty()) return InvalidArgument("--store needs --cluster NAME");
-    r.store = *store;
-    r.cluster = t.cluster;
+    if (!open) return r;
+    auto access = OpenStoreAccess(*store, t.cluster);
+    if (!access.ok()) return access.error();
+    r.access = std::move(*access);
     return r;
   }
-  r.store = r.configured.front().store;
-  r.cluster = r.configured.front().cluster;
+  if (!r.configured.empty()) r.maximum_lag = r.configured.front().maximum_lag_on_failover;
+  if (open && api) {
+    auto options = ApiOptions(t, r.configured.empty() ? nullptr : &r.configured.front());
+    if (!options.ok()) return options.error();
+    r.access = OpenApiAccess(t.api, *options);
+  } else if (open) {
+    auto access = OpenStoreAccess(r.configured.front().store, r.configured.front().cluster);
+    if (!access.ok()) return access.error();
+    r.access = std::move(*access);
+  }
   if (!t.config.empty()) r.configured.clear();  // one member's config says nothing of the others
   return r;
 }
@@ -64,35 +127,6 @@ std::vector<std::string> Names(const std::vector<AgentConfig>& configs) {
   std::vector<std::string> names;
   for (const auto& c : configs) names.push_back(c.name);
   return names;
-}
-
-Result<std::unique_ptr<Store>> OpenCtlStore(const Resolved& r, const Clock& clock) {
-  if (Status s = BecomeStoreOwner(r.store); !s.ok()) return s.error();
-  return OpenStore(r.store, r.cluster, clock);
-}
-
-// The cluster named on the command line, its store open, and what the store holds now.
-struct Session {
-  Resolved resolved;
-  std::unique_ptr<Store> store;
-  ClusterView view;
-};
-
-Result<Session> OpenSession(const CtlTarget& target, const Clock& clock) {
-  auto r = Resolve(target);
-  if (!r.ok()) return r.error();
-  auto store = OpenCtlStore(*r, clock);
-  if (!store.ok()) return store.error();
-  auto view = (*store)->Load();
-  if (!view.ok()) return view.error();
-  return Session{std::move(*r), std::move(*store), std::move(*view)};
-}
-
-Result<ClusterView> LoadView(const Resolved& r) {
-  RealClock clock;
-  auto store = OpenCtlStore(r, clock);
-  if (!store.ok()) return store.error();
-  return (*store)->Load();
 }
 
 int Report(const Error& e) {
@@ -104,15 +138,33 @@ int Report(const std::string& problem, const std::string& hint = "") {
   return Report(FailedPrecondition(problem, hint));
 }
 
-// Polls the store until `to` is the primary holding the lease (0), or the request disappeared
-// without that (1, with what the old leader or the target says), or `wait` passed (1).
-int AwaitNewPrimary(Store& store, const Clock& clock, const std::string& to, const std::string& from,
+// The cluster named on the command line and what it holds now.
+struct Session {
+  Resolved resolved;
+  ClusterView view;
+  ClusterAccess& access() { return *resolved.access; }
+};
+
+Result<Session> OpenSession(const CtlTarget& target) {
+  auto r = Resolve(target);
+  if (!r.ok()) return r.error();
+  auto view = r->access->Load();
+  if (!view.ok()) return view.error();
+  return Session{std::move(*r), std::move(*view)};
+}
+
+// Polls the cluster until `to` is the primary holding the lease (0), or the request disappeared
+// without that (1, with what the old leader or the target says), or `wait` passed (1). Over the
+// API a view may predate the request: its absence counts only once a view has shown it.
+int AwaitNewPrimary(ClusterAccess& access, const Clock& clock, const std::string& to, const std::string& from,
                     Duration wait) {
   MonoTime start = clock.Now();
+  bool seen_request = access.ReadsOwnWrites();
   while (clock.Now() - start < wait) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    auto now = store.Load();
+    auto now = access.Load();
     if (!now.ok()) continue;
+    if (now->switchover && now->switchover->to == to) seen_request = true;
     const MemberStatus* target_member = now->FindMember(to);
     if (now->leader && now->leader->holder == to && !now->leader->released && target_member &&
         target_member->role == "primary") {
@@ -120,7 +172,7 @@ int AwaitNewPrimary(Store& store, const Clock& clock, const std::string& to, con
                 << FormatSeconds(clock.Now() - start) << " after the request\n";
       return 0;
     }
-    if (!now->switchover && !(now->leader && now->leader->holder == to)) {
+    if (seen_request && !now->switchover && !(now->leader && now->leader->holder == to)) {
       const std::string& who = from.empty() ? to : from;
       const MemberStatus* member = now->FindMember(who);
       return Report("it did not happen: " + (member ? who + " says: " + member->reason : who + " is gone"));
@@ -128,153 +180,6 @@ int AwaitNewPrimary(Store& store, const Clock& clock, const std::string& to, con
   }
   return Report("no new primary " + to + " within " + FormatSeconds(wait),
                 "see `pgpilot ctl list`; the request stays until it is carried out or dropped");
-}
-
-}  // namespace
-
-int CtlList(const CtlTarget& target, bool json) {
-  auto r = Resolve(target);
-  if (!r.ok()) return Report(r.error());
-  auto view = LoadView(*r);
-  if (!view.ok()) return Report(view.error());
-  if (json) std::cout << RenderClusterJson(r->cluster, *view, Names(r->configured)) << "\n";
-  else std::cout << RenderClusterTable(r->cluster, *view, Names(r->configured));
-  return 0;
-}
-
-int CtlDsn(const CtlTarget& target, bool replicas) {
-  auto r = Resolve(target);
-  if (!r.ok()) return Report(r.error());
-  std::vector<std::pair<std::string, int>> hosts;
-  std::string user = "postgres";
-  for (const auto& c : r->configured) {
-    hosts.emplace_back(c.pg_connect_host, c.pg_port);
-    user = c.superuser;
-  }
-  if (hosts.empty()) {
-    auto view = LoadView(*r);
-    if (!view.ok()) return Report(view.error());
-    for (const auto& m : view->members) hosts.emplace_back(m.host, m.port);
-  }
-  if (hosts.empty()) return Report(NotFound("the store lists no members", "start the agents first"));
-  std::cout << ClusterDsn(hosts, user, replicas) << "\n";
-  return 0;
-}
-
-int CtlSwitchover(const CtlTarget& target, const SwitchoverOptions& options) {
-  if (options.cancel) {
-    RealClock clock;
-    auto session = OpenSession(target, clock);
-    if (!session.ok()) return Report(session.error());
-    if (!session->view.switchover) {
-      std::cout << "no switchover or failover request is pending\n";
-      return 0;
-    }
-    if (Status s = session->store->ClearSwitchover(); !s.ok()) return Report(s.error());
-    std::cout << "dropped the request for " << session->view.switchover->to << "\n";
-    return 0;
-  }
-  std::optional<WallTime> not_before;
-  if (!options.at.empty()) {
-    not_before = ParseWallTime(options.at);
-    if (!not_before) {
-      return Report(InvalidArgument("--at '" + options.at + "' is not a UTC time",
-                                    "write it as 2026-12-02T10:00:00Z"));
-    }
-  }
-  RealClock clock;
-  auto session = OpenSession(target, clock);
-  if (!session.ok()) return Report(session.error());
-  const std::vector<AgentConfig>& configured = session->resolved.configured;
-  uint64_t max_lag = configured.empty() ? kDefaultMaximumLagOnFailover
-                                        : configured.front().maximum_lag_on_failover;
-  auto to = ChooseSwitchoverTarget(session->view, options.to, max_lag, options.force);
-  if (!to.ok()) return Report(to.error());
-  const std::string from = session->view.leader->holder;
-  SwitchoverRecord request{from, *to, not_before.value_or(WallTime{}), clock.WallNow()};
-  auto written = session->store->RequestSwitchover(request);
-  if (!written.ok()) return Report(written.error());
-  if (!*written) return Report("another switchover request was written meanwhile", "see `pgpilot ctl list`");
-  if (not_before && *not_before > clock.WallNow()) {
-    std::cout << "switchover from " << from << " to " << *to << " scheduled for "
-              << FormatWallTime(*not_before) << "\n";
-    return 0;
-  }
-  std::cout << "switchover from " << from << " to " << *to << " requested\n";
-  return AwaitNewPrimary(*session->store, clock, *to, from, options.wait);
-}
-
-int CtlFailover(const CtlTarget& target, const FailoverOptions& options) {
-  if (options.to.empty()) return Report(InvalidArgument("ctl failover needs --to NAME", "see `pgpilot ctl list`"));
-  RealClock clock;
-  auto session = OpenSession(target, clock);
-  if (!session.ok()) return Report(session.error());
-  if (Status s = CheckFailoverTarget(session->view, options.to, options.force); !s.ok()) {
-    return Report(s.error());
-  }
-  if (!options.yes) {
-    std::cout << "Promote " << options.to << (options.force ? " (forced: it may lack acknowledged commits)" : "")
-              << "? Type yes to go on: " << std::flush;
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "yes") return Report("not confirmed: nothing was changed");
-  }
-  SwitchoverRecord request{"", options.to, WallTime{}, clock.WallNow(), options.force};
-  auto written = session->store->RequestSwitchover(request);
-  if (!written.ok()) return Report(written.error());
-  if (!*written) return Report("another request was written meanwhile", "see `pgpilot ctl list`");
-  std::cout << "failover to " << options.to << " requested\n";
-  return AwaitNewPrimary(*session->store, clock, options.to, "", options.wait);
-}
-
-namespace {
-
-// Reads the config, lets `change` edit it, and writes it back with a compare-and-swap.
-int UpdateConfig(const CtlTarget& target, const std::function<Status(DynamicConfig*)>& change) {
-  RealClock clock;
-  auto session = OpenSession(target, clock);
-  if (!session.ok()) return Report(session.error());
-  const std::optional<DynamicConfig>& current = session->view.config;
-  DynamicConfig config = current.value_or(DynamicConfig{});
-  if (Status s = change(&config); !s.ok()) return Report(s.error());
-  if (Status s = CheckDynamicConfig(config); !s.ok()) return Report(s.error());
-  auto written = session->store->WriteConfig(
-      config, current ? std::optional<uint64_t>(current->revision) : std::nullopt);
-  if (!written.ok()) return Report(written.error());
-  if (!*written) {
-    return Report("the cluster-wide settings changed while you edited them", "run the command again");
-  }
-  std::cout << RenderDynamicConfig(config);
-  return 0;
-}
-
-}  // namespace
-
-namespace {
-
-// Adds `added` to the `requests` key (replacing an older request of the same member) with a
-// compare-and-swap, read again and retried a few times when an agent wrote meanwhile.
-Status AddRequests(Store& store, const std::vector<MemberRequest>& added) {
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    auto view = store.Load();
-    if (!view.ok()) return view.error();
-    RequestsRecord record = view->requests.value_or(RequestsRecord{});
-    for (const MemberRequest& request : added) record.Put(request);
-    auto written = store.WriteRequests(
-        record, view->requests ? std::optional<uint64_t>(view->requests->revision) : std::nullopt);
-    if (!written.ok()) return written.error();
-    if (*written) return Status::Ok();
-  }
-  return FailedPrecondition("the store's requests kept changing while we wrote ours", "run the command again");
-}
-
-// Removes the refused request of `member` (best effort: another request may have replaced it).
-void DropRefused(Store& store, const std::string& member) {
-  auto view = store.Load();
-  if (!view.ok() || !view->requests) return;
-  RequestsRecord record = *view->requests;
-  std::erase_if(record.requests, [&](const MemberRequest& r) { return r.member == member && !r.refused.empty(); });
-  (void)store.WriteRequests(record, view->requests->revision);
 }
 
 // Whether `member` carried out its request: the request is gone and PostgreSQL runs again, in a
@@ -287,38 +192,31 @@ bool RequestDone(const ClusterView& view, const std::string& member, int64_t old
   return (m->role == "primary" && m->state == "primary") || (m->role == "replica" && m->state == "replica");
 }
 
-// Writes one request per member, then polls until each is done or refused, or `wait` passed.
-int SendRequestsAndWait(Session& session, const Clock& clock, const std::vector<MemberRequest>& requests,
-                        Duration wait) {
-  std::map<std::string, int64_t> old_pids;
-  for (const MemberRequest& r : requests) {
-    const MemberStatus* m = session.view.FindMember(r.member);
-    old_pids[r.member] = m != nullptr ? m->postgres_pid : 0;
-  }
-  if (Status s = AddRequests(*session.store, requests); !s.ok()) return Report(s.error());
-  std::map<std::string, bool> pending;
-  for (const MemberRequest& r : requests) {
-    pending[r.member] = true;
-    std::cout << DescribeRequest(r) << " of " << r.member << " requested\n";
+// Reports the requests written, then polls until each is done or refused, or `wait` passed.
+int AwaitRequests(ClusterAccess& access, const Clock& clock, const std::vector<SentRequest>& sent, Duration wait) {
+  std::map<std::string, const SentRequest*> pending;
+  for (const SentRequest& s : sent) {
+    pending[s.request.member] = &s;
+    std::cout << DescribeRequest(s.request) << " of " << s.request.member << " requested\n";
   }
   MonoTime start = clock.Now();
   int failures = 0;
   while (!pending.empty() && clock.Now() - start < wait) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    auto view = session.store->Load();
+    auto view = access.Load();
     if (!view.ok()) continue;
     for (auto it = pending.begin(); it != pending.end();) {
       const std::string& name = it->first;
+      const SentRequest& s = *it->second;
       const MemberRequest* request = view->requests ? view->requests->For(name) : nullptr;
-      bool reinit = std::any_of(requests.begin(), requests.end(), [&](const MemberRequest& r) {
-        return r.member == name && r.kind == RequestKind::kReinit;
-      });
-      if (request != nullptr && !request->refused.empty()) {
+      bool reinit = s.request.kind == RequestKind::kReinit;
+      // Ours, refused (over the API a view may still show an older request, refused before).
+      if (request != nullptr && !request->refused.empty() && request->requested == s.request.requested) {
         std::cerr << "pgpilot ctl: " << name << " refused: " << request->refused << "\n";
-        DropRefused(*session.store, name);
+        access.DropRefused(name);
         ++failures;
         it = pending.erase(it);
-      } else if (RequestDone(*view, name, old_pids[name], reinit)) {
+      } else if (RequestDone(*view, name, s.postgres_pid_before, reinit)) {
         const MemberStatus* m = view->FindMember(name);
         std::cout << name << (reinit ? " re-initialized" : " restarted") << ": runs as " << m->role
                   << " (PostgreSQL pid " << m->postgres_pid << "), " << FormatSeconds(clock.Now() - start)
@@ -338,83 +236,161 @@ int SendRequestsAndWait(Session& session, const Clock& clock, const std::vector<
   return failures == 0 ? 0 : 1;
 }
 
+bool Confirmed(const std::string& question) {
+  std::cout << question << " Type yes to go on: " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "yes";
+}
+
+int PrintConfig(const Result<DynamicConfig>& config) {
+  if (!config.ok()) return Report(config.error());
+  std::cout << RenderDynamicConfig(*config);
+  return 0;
+}
+
 }  // namespace
+
+int CtlList(const CtlTarget& target, bool json) {
+  auto session = OpenSession(target);
+  if (!session.ok()) return Report(session.error());
+  const std::string cluster = session->access().ClusterName();
+  const auto names = Names(session->resolved.configured);
+  if (json) std::cout << RenderClusterJson(cluster, session->view, names) << "\n";
+  else std::cout << RenderClusterTable(cluster, session->view, names);
+  return 0;
+}
+
+int CtlDsn(const CtlTarget& target, bool replicas) {
+  auto r = Resolve(target, /*open=*/false);
+  if (!r.ok()) return Report(r.error());
+  std::vector<std::pair<std::string, int>> hosts;
+  std::string user = "postgres";
+  for (const auto& c : r->configured) {
+    hosts.emplace_back(c.pg_connect_host, c.pg_port);
+    user = c.superuser;
+  }
+  if (hosts.empty()) {
+    r = Resolve(target);
+    if (!r.ok()) return Report(r.error());
+    auto view = r->access->Load();
+    if (!view.ok()) return Report(view.error());
+    for (const auto& m : view->members) hosts.emplace_back(m.host, m.port);
+  }
+  if (hosts.empty()) return Report(NotFound("the store lists no members", "start the agents first"));
+  std::cout << ClusterDsn(hosts, user, replicas) << "\n";
+  return 0;
+}
+
+int CtlSwitchover(const CtlTarget& target, const SwitchoverOptions& options) {
+  if (options.cancel) {
+    auto r = Resolve(target);
+    if (!r.ok()) return Report(r.error());
+    auto dropped = r->access->CancelSwitchover();
+    if (!dropped.ok()) return Report(dropped.error());
+    if (!*dropped) {
+      std::cout << "no switchover or failover request is pending\n";
+      return 0;
+    }
+    std::cout << "dropped the request for " << (*dropped)->to << "\n";
+    return 0;
+  }
+  SwitchoverParams params{options.to, std::nullopt, options.force, kDefaultMaximumLagOnFailover};
+  if (!options.at.empty()) {
+    params.not_before = ParseWallTime(options.at);
+    if (!params.not_before) {
+      return Report(InvalidArgument("--at '" + options.at + "' is not a UTC time",
+                                    "write it as 2026-12-02T10:00:00Z"));
+    }
+  }
+  RealClock clock;
+  auto r = Resolve(target);
+  if (!r.ok()) return Report(r.error());
+  params.maximum_lag = r->maximum_lag;
+  auto written = r->access->Switchover(params);
+  if (!written.ok()) return Report(written.error());
+  if (params.not_before && *params.not_before > clock.WallNow()) {
+    std::cout << "switchover from " << written->from << " to " << written->to << " scheduled for "
+              << FormatWallTime(*params.not_before) << "\n";
+    return 0;
+  }
+  std::cout << "switchover from " << written->from << " to " << written->to << " requested\n";
+  return AwaitNewPrimary(*r->access, clock, written->to, written->from, options.wait);
+}
+
+int CtlFailover(const CtlTarget& target, const FailoverOptions& options) {
+  if (options.to.empty()) return Report(InvalidArgument("ctl failover needs --to NAME", "see `pgpilot ctl list`"));
+  RealClock clock;
+  auto session = OpenSession(target);
+  if (!session.ok()) return Report(session.error());
+  // Checked before asking (the write checks again, on what the store holds then).
+  if (Status s = CheckFailoverTarget(session->view, options.to, options.force); !s.ok()) {
+    return Report(s.error());
+  }
+  if (!options.yes &&
+      !Confirmed("Promote " + options.to +
+                 (options.force ? " (forced: it may lack acknowledged commits)" : "") + "?")) {
+    return Report("not confirmed: nothing was changed");
+  }
+  auto written = session->access().Failover(options.to, options.force);
+  if (!written.ok()) return Report(written.error());
+  std::cout << "failover to " << options.to << " requested\n";
+  return AwaitNewPrimary(session->access(), clock, options.to, "", options.wait);
+}
 
 int CtlRestart(const CtlTarget& target, const RestartOptions& options) {
   RealClock clock;
-  auto session = OpenSession(target, clock);
-  if (!session.ok()) return Report(session.error());
-  std::vector<MemberRequest> requests;
-  for (const MemberStatus& m : session->view.members) {
-    if (!options.member.empty() && m.name != options.member) continue;
-    if (options.pending && !m.pending_restart) continue;
-    requests.push_back(MemberRequest{m.name, RequestKind::kRestart, options.pending, clock.WallNow(), ""});
-  }
-  if (!options.member.empty() && session->view.FindMember(options.member) == nullptr) {
-    return Report(NotFound("no member " + options.member + " in the store", "see `pgpilot ctl list`"));
-  }
-  if (requests.empty()) {
+  auto r = Resolve(target);
+  if (!r.ok()) return Report(r.error());
+  auto sent = r->access->Restart(options.member, options.pending);
+  if (!sent.ok()) return Report(sent.error());
+  if (sent->empty()) {
     std::cout << (options.pending ? "no member has a restart pending\n" : "the store lists no members\n");
     return 0;
   }
-  return SendRequestsAndWait(*session, clock, requests, options.wait);
+  return AwaitRequests(*r->access, clock, *sent, options.wait);
 }
 
 int CtlReinit(const CtlTarget& target, const ReinitOptions& options) {
   if (options.member.empty()) return Report(InvalidArgument("ctl reinit needs a member name", "see `pgpilot ctl list`"));
   RealClock clock;
-  auto session = OpenSession(target, clock);
+  auto session = OpenSession(target);
   if (!session.ok()) return Report(session.error());
   const ClusterView& view = session->view;
-  if (view.FindMember(options.member) == nullptr) {
-    return Report(NotFound("no member " + options.member + " in the store", "see `pgpilot ctl list`"));
+  // Checked before asking (the write checks again, on what the store holds then).
+  if (Status s = CheckReinit(view, options.member); !s.ok()) return Report(s.error());
+  if (!options.yes && !Confirmed("Re-initialize " + options.member + "? Its data directory is moved aside "
+                                 "(kept, not deleted) and cloned afresh from " + view.leader->holder + ".")) {
+    return Report("not confirmed: nothing was changed");
   }
-  if (!view.leader || view.leader->released) {
-    return Report("the cluster has no leader to clone from", "wait for a primary, see `pgpilot ctl list`");
-  }
-  const MemberStatus* leader = view.FindMember(view.leader->holder);
-  if (leader == nullptr || leader->role != "primary") {
-    return Report("leader " + view.leader->holder + " does not run as the primary: there is nothing safe "
-                  "to clone from, and " + options.member + "'s copy may be the one the cluster needs",
-                  "see `pgpilot ctl list`");
-  }
-  if (view.leader->holder == options.member) {
-    return Report(options.member + " is the leader: its data is the cluster's",
-                  "switch over first (`pgpilot ctl switchover`), then re-initialize it");
-  }
-  if (!options.yes) {
-    std::cout << "Re-initialize " << options.member << "? Its data directory is moved aside (kept, not "
-              << "deleted) and cloned afresh from " << view.leader->holder << ". Type yes to go on: " << std::flush;
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "yes") return Report("not confirmed: nothing was changed");
-  }
-  MemberRequest request{options.member, RequestKind::kReinit, false, clock.WallNow(), ""};
-  return SendRequestsAndWait(*session, clock, {request}, options.wait);
+  auto sent = session->access().Reinit(options.member);
+  if (!sent.ok()) return Report(sent.error());
+  return AwaitRequests(session->access(), clock, {*sent}, options.wait);
 }
 
 int CtlShowConfig(const CtlTarget& target) {
-  auto r = Resolve(target);
-  if (!r.ok()) return Report(r.error());
-  auto view = LoadView(*r);
-  if (!view.ok()) return Report(view.error());
-  std::cout << RenderDynamicConfig(view->config.value_or(DynamicConfig{}));
+  auto session = OpenSession(target);
+  if (!session.ok()) return Report(session.error());
+  std::cout << RenderDynamicConfig(session->view.config.value_or(DynamicConfig{}));
   return 0;
 }
 
 int CtlEditConfig(const CtlTarget& target, const std::vector<std::string>& sets) {
-  return UpdateConfig(target, [&](DynamicConfig* config) -> Status {
-    if (!sets.empty()) {
-      for (const std::string& set : sets) {
-        size_t eq = set.find('=');
-        if (eq == std::string::npos) {
-          return InvalidArgument("--set '" + set + "' is not KEY=VALUE",
-                                 "e.g. --set synchronous_mode=on or --set postgresql.parameters.work_mem=64MB");
-        }
-        if (Status s = SetDynamicSetting(config, set.substr(0, eq), set.substr(eq + 1)); !s.ok()) return s;
+  auto r = Resolve(target);
+  if (!r.ok()) return Report(r.error());
+  if (!sets.empty()) {
+    std::vector<std::pair<std::string, std::string>> settings;
+    for (const std::string& set : sets) {
+      size_t eq = set.find('=');
+      if (eq == std::string::npos) {
+        return Report(InvalidArgument("--set '" + set + "' is not KEY=VALUE",
+                                      "e.g. --set synchronous_mode=on or --set postgresql.parameters.work_mem=64MB"));
       }
-      return Status::Ok();
+      settings.emplace_back(set.substr(0, eq), set.substr(eq + 1));
     }
+    return PrintConfig(r->access->ChangeSettings(settings));
+  }
+  return PrintConfig(r->access->EditConfig([](DynamicConfig* config) -> Status {
     // In the operator's editor; the file is private to us.
     std::string dir = "/tmp/pgpilot-edit-XXXXXX";
     if (mkdtemp(dir.data()) == nullptr) return Internal("cannot create a temporary directory");
@@ -433,22 +409,19 @@ int CtlEditConfig(const CtlTarget& target, const std::vector<std::string>& sets)
     if (!edited.ok()) return edited.error();
     *config = *edited;
     return Status::Ok();
-  });
+  }));
 }
 
 int CtlPause(const CtlTarget& target, bool pause) {
-  return UpdateConfig(target, [&](DynamicConfig* config) -> Status {
-    config->pause = pause;
-    return Status::Ok();
-  });
+  auto r = Resolve(target);
+  if (!r.ok()) return Report(r.error());
+  return PrintConfig(r->access->SetPause(pause));
 }
 
 int CtlHistory(const CtlTarget& target) {
-  auto r = Resolve(target);
-  if (!r.ok()) return Report(r.error());
-  auto view = LoadView(*r);
-  if (!view.ok()) return Report(view.error());
-  std::cout << RenderHistoryTable(view->history);
+  auto session = OpenSession(target);
+  if (!session.ok()) return Report(session.error());
+  std::cout << RenderHistoryTable(session->view.history);
   return 0;
 }
 

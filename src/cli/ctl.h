@@ -1,4 +1,4 @@
-// `pgpilot ctl`: operate a cluster through its store (and, later, the agents' APIs).
+// `pgpilot ctl`: operate a cluster through its store, or through one agent's API (--api).
 #pragma once
 
 #include <string>
@@ -8,12 +8,23 @@
 
 namespace pgpilot {
 
-// Which cluster: a directory made by `up`, an agent config, or a store address and cluster name.
+// Which cluster: a directory made by `up`, an agent config, a store address and cluster name, or
+// an agent's API. With `api`, `dir` or `config` may also be given: they then only supply the API's
+// credentials and CA (the agent config's api.auth and api.tls), which the api_* files override.
+// Secrets come from files or the environment (PGPILOT_API_TOKEN, PGPILOT_API_PASSWORD), never from
+// the command line.
 struct CtlTarget {
   std::string dir;
   std::string config;
   std::string store;
   std::string cluster;
+  std::string api;                // http(s)://HOST:PORT of an agent
+  std::string api_token_file;     // a bearer token
+  std::string api_user;           // basic authentication, with api_password_file
+  std::string api_password_file;
+  std::string api_ca_file;        // verifies the agent's certificate (https)
+  std::string api_cert_file;      // a client certificate, when the agent requires one
+  std::string api_key_file;
 };
 
 int CtlList(const CtlTarget& target, bool json);

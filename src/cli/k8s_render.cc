@@ -29,6 +29,11 @@ constexpr const char* kBinary = "/usr/local/bin/pgpilot";
 constexpr const char* kAgentConfigKey = "agent.yaml";
 constexpr const char* kPasswordKey = "password";
 constexpr const char* kDataVolume = "data";
+constexpr const char* kTlsVolume = "pg-tls";
+// The keys of a kubernetes.io/tls Secret (ca.crt as cert-manager adds it).
+constexpr const char* kTlsCertKey = "tls.crt";
+constexpr const char* kTlsKeyKey = "tls.key";
+constexpr const char* kTlsCaKey = "ca.crt";
 
 // The names of the objects rendered for cluster NAME (the store's own objects, the Lease and the
 // two ConfigMaps, are named in store/k8s_names.h).
@@ -149,6 +154,11 @@ Status CheckOptions(const K8sRenderOptions& o, std::vector<std::string>* network
   }
   if (Status s = CheckSecretName("--superuser-secret", o.superuser_secret); !s.ok()) return s;
   if (Status s = CheckSecretName("--replication-secret", o.replication_secret); !s.ok()) return s;
+  if (!o.pg_tls_secret.empty() && !IsDnsSubdomain(o.pg_tls_secret)) {
+    return InvalidArgument("--pg-tls-secret '" + o.pg_tls_secret + "' is not a valid Secret name",
+                           "give the name of an existing kubernetes.io/tls Secret in the namespace, "
+                           "holding tls.crt, tls.key and ca.crt (as cert-manager writes them)");
+  }
   if (!o.superuser_secret.empty() && o.superuser_secret == o.replication_secret) {
     return InvalidArgument("--superuser-secret and --replication-secret both name '" +
                                o.superuser_secret + "'",
@@ -205,6 +215,12 @@ std::string AgentConfigYaml(const K8sRenderOptions& o, const std::vector<std::st
   c.superuser_password_file = std::string(kK8sSuperuserSecretDir) + "/" + kPasswordKey;
   c.replication_user = "replicator";
   c.replication_password_file = std::string(kK8sReplicationSecretDir) + "/" + kPasswordKey;
+  if (!o.pg_tls_secret.empty()) {
+    // verify-ca, not verify-full: members reach each other at pod IPs, which a certificate
+    // issued before the pods exist cannot name.
+    const std::string dir = kK8sPgTlsDir;
+    c.pg_tls = PgTls{PgTlsMode::kVerifyCa, dir + "/" + kTlsCertKey, dir + "/" + kTlsKeyKey, dir + "/" + kTlsCaKey};
+  }
   c.log_format = LogFormat::kJson;
   return RenderAgentConfig(c);
 }
@@ -319,13 +335,16 @@ Json HttpProbe(const char* path) {
   return Json{{"httpGet", Json{{"path", path}, {"port", kApiPort}, {"scheme", "HTTP"}}}};
 }
 
-Json SecretVolume(const char* volume, const std::string& secret) {
+Json SecretVolume(const char* volume, const std::string& secret,
+                  std::initializer_list<const char*> keys = {kPasswordKey}) {
+  Json items = Json::array();
+  for (const char* key : keys) items.push_back(Json{{"key", key}, {"path", key}});
   return Json{{"name", volume},
               {"secret",
                Json{{"secretName", secret},
-                    {"items", Json::array({Json{{"key", kPasswordKey}, {"path", kPasswordKey}}})},
+                    {"items", items},
                     // 0440: kubelet makes the files root's with group fsGroup; the agent reads
-                    // them through that group.
+                    // them through that group (and PostgreSQL accepts a key so owned).
                     {"defaultMode", 0440}}}};
 }
 
@@ -367,6 +386,9 @@ Json StatefulSetObject(const Names& n, const K8sRenderOptions& o, const std::str
       Json{{"name", "superuser"}, {"mountPath", kK8sSuperuserSecretDir}, {"readOnly", true}},
       Json{{"name", "replication"}, {"mountPath", kK8sReplicationSecretDir}, {"readOnly", true}},
   });
+  if (!o.pg_tls_secret.empty()) {
+    container["volumeMounts"].push_back(Json{{"name", kTlsVolume}, {"mountPath", kK8sPgTlsDir}, {"readOnly", true}});
+  }
 
   Json pod_spec{
       {"serviceAccountName", n.ServiceAccount()},
@@ -397,6 +419,9 @@ Json StatefulSetObject(const Names& n, const K8sRenderOptions& o, const std::str
                     SecretVolume("superuser", superuser_secret),
                     SecretVolume("replication", replication_secret)})},
   };
+  if (!o.pg_tls_secret.empty()) {
+    pod_spec["volumes"].push_back(SecretVolume(kTlsVolume, o.pg_tls_secret, {kTlsCertKey, kTlsKeyKey, kTlsCaKey}));
+  }
 
   Json claim_spec{{"accessModes", Strings({"ReadWriteOnce"})}};
   if (!o.storage_class.empty()) claim_spec["storageClassName"] = o.storage_class;

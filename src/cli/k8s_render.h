@@ -19,6 +19,9 @@ struct K8sRenderOptions {
   // Existing Secrets (key `password`) to use instead of rendering new ones with random passwords.
   std::string superuser_secret;
   std::string replication_secret;
+  // An existing Secret of type kubernetes.io/tls (tls.crt, tls.key, ca.crt, as cert-manager writes
+  // it): TLS between members with mode verify-ca. Empty: no TLS.
+  std::string pg_tls_secret;
   std::vector<std::string> allowed_networks = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"};
   double ttl_seconds = 10;
 };
@@ -28,6 +31,7 @@ inline constexpr const char* kK8sVolumeMount = "/var/lib/pgpilot";
 inline constexpr const char* kK8sAgentConfigPath = "/etc/pgpilot/agent.yaml";
 inline constexpr const char* kK8sSuperuserSecretDir = "/etc/pgpilot/superuser";
 inline constexpr const char* kK8sReplicationSecretDir = "/etc/pgpilot/replication";
+inline constexpr const char* kK8sPgTlsDir = "/etc/pgpilot/tls";
 inline constexpr const char* kK8sSupportedPostgresVersion = "15";
 inline constexpr size_t kK8sMaxNameLength = 40;
 

@@ -167,6 +167,7 @@ TEST(K8sRenderValidation, EveryObjectValidatesAgainstTheTypedModels) {
   custom.superuser_secret = "orders-admin";
   custom.allowed_networks = {"10.244.0.0/16", "fd00::/8"};
   custom.ttl_seconds = 6;
+  custom.pg_tls_secret = "orders-pg-tls";
   for (const auto& options : {Options(), custom}) {
     std::string text = RenderText(options);
     auto [code, output] = Validate(text);
@@ -469,6 +470,35 @@ TEST(K8sRenderObjects, SecretMountsHoldTheConfiguredPasswordFiles) {
   std::set<std::string> mounts;
   for (const auto& m : Container(docs, "demo")["volumeMounts"]) mounts.insert(m["mountPath"].as<std::string>());
   EXPECT_EQ(mounts.size(), 4u);
+}
+
+TEST(K8sRenderObjects, PgTlsSecretIsMountedWhereTheConfigsTlsFilesAre) {
+  {
+    PodEnvironment env;
+    auto config = EmbeddedConfig(Render(Options()), "demo");
+    ASSERT_TRUE(config.ok()) << config.error().ToString();
+    EXPECT_FALSE(config->pg_tls.enabled()) << "no TLS unless a Secret is given";
+  }
+  K8sRenderOptions o = Options();
+  o.pg_tls_secret = "demo-pg-tls";
+  auto docs = Render(o);
+  EXPECT_FALSE(Has(docs, "Secret", "demo-pg-tls")) << "it exists already (cert-manager's); never rendered";
+  PodEnvironment env;
+  auto config = EmbeddedConfig(docs, "demo");
+  ASSERT_TRUE(config.ok()) << config.error().ToString();
+  EXPECT_EQ(config->pg_tls.mode, PgTlsMode::kVerifyCa) << "pod IPs: a certificate cannot name them ahead";
+  for (const auto& [file, key] : {std::pair{config->pg_tls.cert_file, std::string("tls.crt")},
+                                  std::pair{config->pg_tls.key_file, std::string("tls.key")},
+                                  std::pair{config->pg_tls.ca_file, std::string("ca.crt")}}) {
+    EXPECT_EQ(SecretBehind(docs, file), (std::pair<std::string, std::string>{"demo-pg-tls", key})) << file;
+  }
+  EXPECT_EQ(MountAt(Container(docs, "demo"), kK8sPgTlsDir)["readOnly"].as<bool>(), true);
+
+  o.pg_tls_secret = "Demo TLS";
+  auto bad = RenderKubernetesManifests(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message, HasSubstr("--pg-tls-secret 'Demo TLS'"));
+  EXPECT_THAT(bad.error().hint, HasSubstr("tls.key"));
 }
 
 TEST(K8sRenderObjects, GivenSecretsAreUsedInsteadOfNewOnes) {

@@ -46,6 +46,23 @@ Result<std::string> RandomSecret() {
   return out;
 }
 
+Result<LocalTlsFiles> ReadLocalTlsFiles(const std::string& dir) {
+  LocalTlsFiles files;
+  for (const auto& [name, text] : {std::pair<const char*, std::string*>{"cert.pem", &files.cert},
+                                   {"key.pem", &files.key},
+                                   {"ca.pem", &files.ca}}) {
+    std::string path = JoinPath(dir, name);
+    auto content = ReadFile(path);
+    if (!content.ok()) {
+      return Error{content.error().code, "--pg-tls: " + content.error().message,
+                   "put cert.pem (the members' certificate), key.pem (its key) and ca.pem (the CA "
+                   "that signed it), in PEM form, in " + dir};
+    }
+    *text = *content;
+  }
+  return files;
+}
+
 bool IsLocalCluster(const std::string& dir) {
   return PathExists(JoinPath(JoinPath(dir, LocalMemberName(0)), kAgentConfigFile));
 }
@@ -95,6 +112,24 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
   std::string replication_file = JoinPath(secrets, "replication-password");
   if (Status s = WriteFileAtomic(superuser_file, *superuser_password + "\n", 0600); !s.ok()) return s.error();
   if (Status s = WriteFileAtomic(replication_file, *replication_password + "\n", 0600); !s.ok()) return s.error();
+  // The demo cluster's changing API calls are protected from the start.
+  auto api_token = RandomSecret();
+  if (!api_token.ok()) return api_token.error();
+  std::string api_token_file = JoinPath(spec.dir, kApiTokenFile);
+  if (Status s = WriteFileAtomic(api_token_file, *api_token + "\n", 0600); !s.ok()) return s.error();
+
+  PgTls tls;
+  if (spec.pg_tls) {
+    // Copies owned by the cluster's user (PostgreSQL refuses a key it does not own, or root's),
+    // private like every file pgpilot writes.
+    std::string dir = JoinPath(spec.dir, kLocalTlsDir);
+    if (Status s = EnsureDirectory(dir, 0700); !s.ok()) return s.error();
+    tls = PgTls{PgTlsMode::kVerifyCa, JoinPath(dir, "cert.pem"), JoinPath(dir, "key.pem"),
+                JoinPath(dir, "ca.pem")};
+    if (Status s = WriteFileAtomic(tls.cert_file, spec.pg_tls->cert, 0600); !s.ok()) return s.error();
+    if (Status s = WriteFileAtomic(tls.key_file, spec.pg_tls->key, 0600); !s.ok()) return s.error();
+    if (Status s = WriteFileAtomic(tls.ca_file, spec.pg_tls->ca, 0600); !s.ok()) return s.error();
+  }
 
   StoreConfig store;
   if (!spec.store_url.empty()) {
@@ -121,6 +156,12 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
     c.store = store;
     c.api_listen = {"127.0.0.1", spec.base_port + 100 + i};
     c.api_connect = c.api_listen;
+    c.api_tls = spec.api_tls;
+    for (std::string* file : {&c.api_tls.cert_file, &c.api_tls.key_file, &c.api_tls.client_ca_file,
+                              &c.api_tls.ca_file}) {
+      if (!file->empty()) *file = AbsolutePath(*file);  // the agents run in their own directories
+    }
+    c.api_auth.token_file = api_token_file;
     c.pg_listen = "127.0.0.1";
     c.pg_connect_host = "127.0.0.1";
     c.pg_port = spec.base_port + i;
@@ -133,6 +174,7 @@ Result<LocalCluster> CreateLocalCluster(const LocalClusterSpec& spec) {
     }
     c.superuser_password_file = superuser_file;
     c.replication_password_file = replication_file;
+    c.pg_tls = tls;
     if (Status s = EnsureDirectory(c.state_dir, 0700); !s.ok()) return s.error();
     std::string file = JoinPath(c.state_dir, kAgentConfigFile);
     if (Status s = WriteFileAtomic(file, RenderAgentConfig(c), 0600); !s.ok()) return s.error();

@@ -144,6 +144,12 @@ Status CheckPortsOfStoppedMembers(const LocalCluster& cluster) {
 int RunUp(const UpOptions& options) {
   UpOptions opts = options;
   opts.spec.dir = AbsolutePath(opts.spec.dir);
+  if (!opts.pg_tls_dir.empty() && !IsLocalCluster(opts.spec.dir)) {
+    // Read while still root: the key may be readable by root only.
+    auto files = ReadLocalTlsFiles(opts.pg_tls_dir);
+    if (!files.ok()) return Report(files.error());
+    opts.spec.pg_tls = *files;
+  }
   if (Status s = BecomeClusterUser(opts.spec.dir, opts.spec.run_as); !s.ok()) return Report(s.error());
   auto cluster = CreateOrLoad(opts);
   if (!cluster.ok()) return Report(cluster.error());

@@ -10,6 +10,7 @@ namespace pgpilot {
 struct UpOptions {
   LocalClusterSpec spec;
   Duration wait{120000};  // how long to wait for a healthy cluster
+  std::string pg_tls_dir;  // --pg-tls: cert.pem, key.pem, ca.pem for a new cluster's members
 };
 
 int RunUp(const UpOptions& options);

@@ -48,6 +48,7 @@ PgController::PgController(PgControllerConfig config, ProcessRunner& runner, con
   instance_.superuser = config_.superuser;
   instance_.passfile = passfile_;
   instance_.parameters = config_.parameters;
+  instance_.tls = config_.tls;
 }
 
 std::string PgController::Bin(const char* name) const { return JoinPath(config_.bin_dir, name); }
@@ -66,6 +67,12 @@ Status PgController::Prepare() {
   auto replication = ReadSecretFile(config_.replication_password_file, "replication password");
   if (!replication.ok()) return replication.error();
   replication_password_ = *replication;
+  if (Status s = CheckTlsFiles(config_.tls, geteuid()); !s.ok()) return s;
+  if (config_.tls.enabled()) {
+    LogInfo(std::string("TLS between members: ") + PgTlsModeName(config_.tls.mode) + " (certificate " +
+            config_.tls.cert_file + (config_.tls.ca_file.empty() ? "" : ", CA " + config_.tls.ca_file) +
+            "); pg_hba requires TLS from the allowed networks");
+  }
   if (Status s = EnsureDirectory(config_.state_dir, 0700); !s.ok()) return s;
   if (!config_.socket_dir.empty()) {
     if (Status s = EnsureDirectory(config_.socket_dir, 0700); !s.ok()) return s;
@@ -95,13 +102,15 @@ std::string PgController::CommitFenceConninfo() const {
 }
 
 std::string PgController::SourceConninfo(const MemberEndpoint& source) const {
-  return Conninfo({{"host", source.host},
-                   {"port", std::to_string(source.port)},
-                   {"user", config_.superuser},
-                   {"dbname", "postgres"},
-                   {"passfile", passfile_},
-                   {"connect_timeout", "5"},
-                   {"application_name", "pgpilot-" + config_.member_name}});
+  Parameters params = {{"host", source.host},
+                       {"port", std::to_string(source.port)},
+                       {"user", config_.superuser},
+                       {"dbname", "postgres"},
+                       {"passfile", passfile_},
+                       {"connect_timeout", "5"},
+                       {"application_name", "pgpilot-" + config_.member_name}};
+  for (auto& p : MemberSslParams(config_.tls)) params.push_back(std::move(p));
+  return Conninfo(params);
 }
 
 int64_t PgController::RunningPostmasterPid() const {
@@ -341,7 +350,8 @@ Status PgController::WriteConfiguration(StartRole role, const std::optional<Memb
       !s.ok()) {
     return s;
   }
-  HbaSettings hba{config_.superuser, config_.replication_user, config_.allowed_networks};
+  HbaSettings hba{config_.superuser, config_.replication_user, config_.allowed_networks,
+                  config_.tls.enabled()};
   if (Status s = WriteFileAtomic(DataPath("pg_hba.conf"), RenderHba(hba), 0600); !s.ok()) return s;
   if (role == StartRole::kReplica) {
     if (!PathExists(DataPath("standby.signal"))) {
@@ -447,10 +457,12 @@ Status PgController::Promote(Timeline current, Timeline timeline) {
   if (timeline > current + 1) {
     // PostgreSQL takes the first number after the newest history file it finds without a gap:
     // a valid history file for every number in between makes it take `timeline`. They stay:
-    // replicas that follow us fetch the history file of every number on the way.
-    auto at = conn_->Query("SELECT pg_last_wal_replay_lsn()::text");
-    Lsn replayed = at.ok() && !at->empty() && at->front()[0] ? Lsn::Parse(*at->front()[0]).value_or(Lsn{}) : Lsn{};
-    ReserveSkippedTimelines(current, timeline, replayed);
+    // replicas that follow us fetch the history file of every number on the way. Each says our
+    // timeline ended at 0/0, before anyone's replay position: a startup process that rescans
+    // for the latest timeline meanwhile (ours, while the files are being written, or a
+    // follower's) refuses to adopt a skipped number as its recovery target, which would make
+    // it the parent of the timeline we promote onto.
+    ReserveSkippedTimelines(current, timeline, Lsn{});
   }
   auto rows = conn_->Query("SELECT pg_promote(true, 2)");
   if (!rows.ok()) return rows.error();
@@ -591,13 +603,14 @@ Status PgController::Clone(const MemberEndpoint& source, bool from_leader) {
                                       "-p", std::to_string(source.port), "-U", config_.replication_user,
                                       "-w", "-X", "stream", "-c", "fast", "--progress", "--verbose"};
   if (from_leader) command.insert(command.end(), {"-S", SlotName(config_.member_name)});
-  auto out = runner_.Run({command,
-                          // Not the member's name: pg_stat_replication must not take the
-                          // base backup for a streaming standby (synchronous mode).
-                          {{"PGPASSFILE", passfile_}, {"PGAPPNAME", "pgpilot-clone-" + config_.member_name},
-                           {"PGCONNECT_TIMEOUT", "5"}, {"LC_ALL", "C"}},
-                          log, "", -1},
-                         kLongOperationTimeout);
+  // Not the member's name: pg_stat_replication must not take the base backup for a streaming
+  // standby (synchronous mode).
+  Parameters env = {{"PGPASSFILE", passfile_},
+                    {"PGAPPNAME", "pgpilot-clone-" + config_.member_name},
+                    {"PGCONNECT_TIMEOUT", "5"},
+                    {"LC_ALL", "C"}};
+  for (auto& e : MemberSslEnvironment(config_.tls)) env.push_back(std::move(e));
+  auto out = runner_.Run({command, env, log, "", -1}, kLongOperationTimeout);
   if (!out.ok()) return out.error();
   if (!out->status.ok()) {
     return Unavailable("pg_basebackup from " + source.name + " failed (" + out->status.ToString() +

@@ -32,13 +32,15 @@ struct PgControllerConfig {
   std::string replication_password_file;
   std::vector<std::string> allowed_networks;
   std::vector<std::pair<std::string, std::string>> parameters;
+  PgTls tls;                     // TLS between members (postgresql.tls)
 };
 
 class PgController final : public PostgresController {
  public:
   PgController(PgControllerConfig config, ProcessRunner& runner, const Clock& clock);
 
-  // Checks the binaries and the password files, and writes the member's pgpass file (0600).
+  // Checks the binaries, the password files and the TLS files (as the user PostgreSQL runs as),
+  // and writes the member's pgpass file (0600).
   Status Prepare();
 
   LocalState Observe() override;
@@ -77,6 +79,7 @@ class PgController final : public PostgresController {
   Status SpawnAndWait(bool need_accepting);
   Status EnsureReplicationUser(PgConnection& conn);
   Status EnsureSlot(PgConnection& conn, const std::string& slot);
+  // The connection to another member as superuser (clone, rewind), with the TLS mode's sslmode.
   std::string SourceConninfo(const MemberEndpoint& source) const;
   void QueryRunningState(LocalState* s);
   // Primary: synchronous_standby_names in effect and pg_stat_replication (mu_ held).

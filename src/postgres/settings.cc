@@ -35,7 +35,9 @@ const std::vector<std::string>& ManagedParameterNames() {
       "listen_addresses", "port", "unix_socket_directories", "hba_file", "wal_level",
       "hot_standby", "primary_conninfo", "primary_slot_name", "recovery_target_timeline",
       "cluster_name", "data_directory", "config_file", "wal_log_hints", "password_encryption",
-      "synchronous_standby_names", "synchronous_commit"};
+      "synchronous_standby_names", "synchronous_commit",
+      // postgresql.tls: pg_hba's hostssl lines and the members' sslmode depend on them.
+      "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"};
   return names;
 }
 
@@ -109,15 +111,17 @@ std::string SlotName(const std::string& member) {
 }
 
 std::string PrimaryConninfo(const MemberEndpoint& upstream, const InstanceSettings& s) {
-  return Conninfo({{"host", upstream.host},
-                   {"port", std::to_string(upstream.port)},
-                   {"user", s.replication_user},
-                   {"passfile", s.passfile},
-                   {"application_name", s.member_name},
-                   {"connect_timeout", "3"},
-                   {"keepalives_idle", "5"},
-                   {"keepalives_interval", "2"},
-                   {"keepalives_count", "3"}});
+  Parameters params = {{"host", upstream.host},
+                       {"port", std::to_string(upstream.port)},
+                       {"user", s.replication_user},
+                       {"passfile", s.passfile},
+                       {"application_name", s.member_name},
+                       {"connect_timeout", "3"},
+                       {"keepalives_idle", "5"},
+                       {"keepalives_interval", "2"},
+                       {"keepalives_count", "3"}};
+  for (auto& p : MemberSslParams(s.tls)) params.push_back(std::move(p));
+  return Conninfo(params);
 }
 
 namespace {
@@ -143,6 +147,12 @@ std::string RenderManagedConf(const InstanceSettings& s, const std::optional<Mem
   set("hot_standby", "on");
   set("wal_log_hints", "on");
   set("password_encryption", "'scram-sha-256'");
+  if (s.tls.enabled()) {
+    set("ssl", "on");
+    set("ssl_cert_file", QuoteConfValue(s.tls.cert_file));
+    set("ssl_key_file", QuoteConfValue(s.tls.key_file));
+    if (!s.tls.ca_file.empty()) set("ssl_ca_file", QuoteConfValue(s.tls.ca_file));
+  }
   set("max_wal_senders", "10");
   set("max_replication_slots", "10");
   set("wal_receiver_status_interval", "'1s'");
@@ -247,8 +257,12 @@ std::string RenderHba(const HbaSettings& s) {
     for (const auto& have : networks) seen = seen || have == n;
     if (!seen) networks.push_back(n);
   }
-  for (const auto& n : networks) line("host", "all", "all", n);
-  for (const auto& n : networks) line("host", "replication", "\"" + s.replication_user + "\"", n);
+  const size_t loopback = 2;  // the first entries of `networks`
+  auto type = [&](size_t i) { return s.tls && i >= loopback ? "hostssl" : "host"; };
+  for (size_t i = 0; i < networks.size(); ++i) line(type(i), "all", "all", networks[i]);
+  for (size_t i = 0; i < networks.size(); ++i) {
+    line(type(i), "replication", "\"" + s.replication_user + "\"", networks[i]);
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/action.h"
+#include "postgres/tls.h"
 
 namespace pgpilot {
 
@@ -23,6 +24,7 @@ struct InstanceSettings {
   std::string replication_user = "replicator";
   std::string superuser = "postgres";
   std::string passfile;    // the member's pgpass file, referenced by primary_conninfo
+  PgTls tls;               // enabled: ssl = on with these files; primary_conninfo uses its sslmode
   std::vector<std::pair<std::string, std::string>> parameters;  // operator's, applied last
 };
 
@@ -56,13 +58,16 @@ struct HbaSettings {
   std::string superuser = "postgres";
   std::string replication_user = "replicator";
   std::vector<std::string> allowed_networks;  // CIDRs allowed to connect and replicate
+  // TLS is on: connections from the allowed networks must use it (`hostssl`). Loopback stays
+  // `host`: its traffic never leaves the machine, and the agent reaches its own instance there.
+  bool tls = false;
 };
 std::string RenderHba(const HbaSettings& s);
 
 // The physical replication slot of a member: lower case, [a-z0-9_].
 std::string SlotName(const std::string& member);
 
-// primary_conninfo for following `upstream`; the password comes from `passfile`.
+// primary_conninfo for following `upstream`; the password comes from `passfile`, TLS as `s.tls`.
 std::string PrimaryConninfo(const MemberEndpoint& upstream, const InstanceSettings& s);
 
 // A libpq connection string with the values quoted as libpq expects.

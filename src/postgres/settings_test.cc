@@ -318,6 +318,126 @@ TEST(Hba, WithoutNetworksOnlyLoopbackIsAllowed) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// TLS between members (postgresql.tls)
+
+PgTls Tls(PgTlsMode mode) {
+  return PgTls{mode, "/etc/pgpilot/tls/server's cert.pem", "/etc/pgpilot/tls/server.key",
+               "/etc/pgpilot/tls/ca.pem"};
+}
+
+TEST(ManagedConfTls, OffWritesNoSslSettingsAsBefore) {
+  InstanceSettings s = Settings();
+  std::string conf = RenderManagedConf(s, std::nullopt);
+  for (const char* name : {"ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"}) {
+    EXPECT_EQ(ConfLines(conf).count(name), 0u) << name;
+  }
+  s.tls = Tls(PgTlsMode::kOff);
+  EXPECT_EQ(RenderManagedConf(s, std::nullopt), conf) << "files without a mode change nothing";
+}
+
+TEST(ManagedConfTls, EnabledTurnsSslOnWithTheConfiguredFiles) {
+  for (PgTlsMode mode : {PgTlsMode::kOn, PgTlsMode::kVerifyCa, PgTlsMode::kVerifyFull}) {
+    InstanceSettings s = Settings();
+    s.tls = Tls(mode);
+    auto lines = ConfLines(RenderManagedConf(s, std::nullopt));
+    EXPECT_EQ(lines["ssl"], "on") << PgTlsModeName(mode);
+    EXPECT_EQ(UnquoteConf(lines["ssl_cert_file"]), "/etc/pgpilot/tls/server's cert.pem");
+    EXPECT_EQ(UnquoteConf(lines["ssl_key_file"]), "/etc/pgpilot/tls/server.key");
+    EXPECT_EQ(UnquoteConf(lines["ssl_ca_file"]), "/etc/pgpilot/tls/ca.pem");
+  }
+  InstanceSettings no_ca = Settings();
+  no_ca.tls = Tls(PgTlsMode::kOn);
+  no_ca.tls.ca_file.clear();
+  auto lines = ConfLines(RenderManagedConf(no_ca, std::nullopt));
+  EXPECT_EQ(lines["ssl"], "on");
+  EXPECT_EQ(lines.count("ssl_ca_file"), 0u) << "mode on needs no CA";
+}
+
+TEST(ManagedConfTls, SslSettingsAreManagedSoNeitherTheAgentConfigNorTheStoreOverridesThem) {
+  for (const char* name : {"ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "SSL"}) {
+    EXPECT_TRUE(IsManagedParameter(name)) << name;
+  }
+  EXPECT_FALSE(IsManagedParameter("ssl_min_protocol_version")) << "the operator's to choose";
+  InstanceSettings s = Settings();
+  s.tls = Tls(PgTlsMode::kVerifyCa);
+  std::string conf = RenderManagedConf(s, std::nullopt, "", {{"ssl", "off"}, {"work_mem", "64MB"}});
+  EXPECT_EQ(RenderedClusterParameters(conf), (Parameters{{"work_mem", "64MB"}}));
+  EXPECT_EQ(ConfLines(conf)["ssl"], "on");
+}
+
+TEST(ConninfoTls, PrimaryConninfoUsesTheModesSslmodeAndTheCa) {
+  MemberEndpoint upstream{"pg-0", "10.0.0.1", 5433};
+  InstanceSettings s = Settings();
+
+  auto off = LibpqParse(PrimaryConninfo(upstream, s));
+  EXPECT_EQ(off.count("sslmode"), 0u) << "TLS off: libpq's default, as before";
+  EXPECT_EQ(off.count("sslrootcert"), 0u);
+
+  s.tls = Tls(PgTlsMode::kOn);
+  auto on = LibpqParse(PrimaryConninfo(upstream, s));
+  EXPECT_EQ(on["sslmode"], "require");
+  EXPECT_EQ(on.count("sslrootcert"), 0u) << "with a root certificate, require would verify";
+
+  s.tls = Tls(PgTlsMode::kVerifyCa);
+  auto ca = LibpqParse(PrimaryConninfo(upstream, s));
+  EXPECT_EQ(ca["sslmode"], "verify-ca");
+  EXPECT_EQ(ca["sslrootcert"], "/etc/pgpilot/tls/ca.pem");
+  EXPECT_EQ(ca["user"], "replicator");
+  EXPECT_EQ(ca["passfile"], "/var/lib/pgpilot/pg-1/pgpass");
+
+  s.tls = Tls(PgTlsMode::kVerifyFull);
+  std::string full = PrimaryConninfo(upstream, s);
+  EXPECT_EQ(LibpqParse(full)["sslmode"], "verify-full");
+  EXPECT_EQ(LibpqParse(full)["sslrootcert"], "/etc/pgpilot/tls/ca.pem");
+  EXPECT_THAT(full, Not(HasSubstr("sslkey"))) << "members authenticate with SCRAM, not certificates";
+  EXPECT_EQ(UnquoteConf(ConfLines(RenderManagedConf(s, upstream))["primary_conninfo"]), full);
+}
+
+TEST(ConninfoTls, PgBasebackupGetsTheSameSettingsThroughItsEnvironment) {
+  using Env = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(MemberSslEnvironment(Tls(PgTlsMode::kOff)), Env{});
+  EXPECT_EQ(MemberSslEnvironment(Tls(PgTlsMode::kOn)), (Env{{"PGSSLMODE", "require"}}));
+  EXPECT_EQ(MemberSslEnvironment(Tls(PgTlsMode::kVerifyFull)),
+            (Env{{"PGSSLMODE", "verify-full"}, {"PGSSLROOTCERT", "/etc/pgpilot/tls/ca.pem"}}));
+}
+
+TEST(HbaTls, NetworksNeedTlsLoopbackDoesNotAndReplicationStaysTheReplicationUsers) {
+  HbaSettings s;
+  s.replication_user = "repl";
+  s.allowed_networks = {"10.0.0.0/24", "::1/128", "192.168.7.0/24"};
+  s.tls = true;
+  std::string hba = RenderHba(s);
+  EXPECT_THAT(hba, Not(HasSubstr("trust")));
+  std::vector<std::string> ssl_replication, ssl_all, plain;
+  for (const auto& l : ParseHba(hba)) {
+    EXPECT_EQ(l.method, "scram-sha-256") << l.type << " " << l.address;
+    if (l.type == "local") continue;
+    bool loopback = l.address == "127.0.0.1/32" || l.address == "::1/128";
+    if (l.type == "host") {
+      EXPECT_TRUE(loopback) << "only loopback may connect without TLS, not " << l.address;
+      plain.push_back(l.database + " " + l.address);
+      continue;
+    }
+    ASSERT_EQ(l.type, "hostssl") << l.address;
+    EXPECT_FALSE(loopback) << l.address;
+    if (l.database == "replication") {
+      EXPECT_EQ(l.user, "\"repl\"") << "only the replication user may replicate";
+      ssl_replication.push_back(l.address);
+    } else {
+      EXPECT_EQ(l.database, "all");
+      ssl_all.push_back(l.address);
+    }
+  }
+  const std::vector<std::string> networks = {"10.0.0.0/24", "192.168.7.0/24"};
+  EXPECT_EQ(ssl_replication, networks);
+  EXPECT_EQ(ssl_all, networks);
+  EXPECT_EQ(plain, (std::vector<std::string>{"all 127.0.0.1/32", "all ::1/128", "replication 127.0.0.1/32",
+                                             "replication ::1/128"}));
+  s.tls = false;
+  EXPECT_THAT(RenderHba(s), Not(HasSubstr("hostssl"))) << "TLS off: as before";
+}
+
 TEST(ManagedConf, OneRenderedSettingChangesAndEverythingElseStays) {
   std::string conf = RenderManagedConf(Settings(), MemberEndpoint{"pg-0", "10.0.0.1", 5432}, "ANY 1 (\"pg-2\")");
   std::string updated = WithRenderedSetting(conf, "synchronous_standby_names", "ANY 1 (\"pgpilot_commit_fence\")");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/defaults.h"
+#include "core/parameter_name.h"
 
 namespace pgpilot {
 namespace {
@@ -270,6 +271,8 @@ Result<DynamicConfig> DecodeConfig(const std::string& key, const std::string& te
           return bad("postgresql may only hold a mapping 'parameters', not '" + section + "'");
         }
         for (const auto& [param, setting] : params.items()) {
+          // Written unquoted into every member's PostgreSQL configuration.
+          if (!IsParameterName(param)) return bad("'" + param + "' is not a PostgreSQL parameter name");
           if (!setting.is_string()) return bad("postgresql parameter " + param + " must be a string");
           c.parameters.emplace_back(param, setting.get<std::string>());
         }

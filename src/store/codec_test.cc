@@ -382,6 +382,9 @@ TEST(Codec, ConfigRefusesWhatItDoesNotKnow) {
   ExpectRejected(DecodeConfig(key, R"({"postgresql":{"parameters":["max_connections"]}})"), key,
                  {"parameters"});
   ExpectRejected(DecodeConfig(key, R"({"postgresql":"parameters"})"), key, {"postgresql"});
+  // Names are written unquoted into every member's PostgreSQL configuration.
+  ExpectRejected(DecodeConfig(key, R"({"postgresql":{"parameters":{"work_mem = '1MB'\nport":"5999"}}})"), key,
+                 {"not a PostgreSQL parameter name"});
   ExpectRejected(DecodeConfig(key, R"({"postgresql":{"parameters":{"max_connections":200}}})"), key,
                  {"max_connections", "string"});
   ExpectRejected(DecodeConfig(key, R"({"pause":"yes"})"), key, {"'pause'"});

@@ -214,6 +214,10 @@ Result<json> EtcdClient::PostOnce(const std::string& endpoint, const std::string
                               "check store.etcd.endpoints: each must be an etcd v3 client URL");
   }
   if (j.contains("result") && j.size() == 1) j = j["result"];
+  if (!j.is_object()) {
+    return FailedPrecondition("etcd " + endpoint + path + " answered a result that is not a JSON object",
+                              "check store.etcd.endpoints: each must be an etcd v3 client URL");
+  }
   if (j.contains("error") && j["error"].is_object()) {
     return EtcdError(endpoint, path, http, JsonText(j["error"]));
   }

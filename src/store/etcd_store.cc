@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "platform/json_fields.h"
 #include "platform/json_text.h"
 #include "store/base64.h"
 #include "store/codec.h"
@@ -54,12 +55,17 @@ std::string PrefixEnd(std::string prefix) {
 
 Result<std::vector<Kv>> DecodeKvs(const json& answer) {
   std::vector<Kv> out;
-  if (!answer.contains("kvs")) return out;
-  for (const json& kv : answer["kvs"]) {
-    auto key = Base64Decode(kv.value("key", ""));
-    auto value = Base64Decode(kv.value("value", ""));
-    if (!key || !value) {
-      return InvalidArgument("etcd returned a key or value that is not base64",
+  const json* kvs = JsonMember(answer, "kvs");
+  if (kvs == nullptr) return out;
+  if (!kvs->is_array()) {
+    return InvalidArgument("etcd returned key-values that are not a list",
+                           "the store's answer cannot be trusted; check the endpoints");
+  }
+  for (const json& kv : *kvs) {
+    auto key = Base64Decode(JsonString(kv, "key"));
+    auto value = Base64Decode(JsonString(kv, "value"));
+    if (!kv.is_object() || !key || !value) {
+      return InvalidArgument("etcd returned a key-value that is not an object with a base64 key and value",
                              "the store's answer cannot be trusted; check the endpoints");
     }
     out.push_back({*key, *value, Int(kv, "create_revision"), Int(kv, "mod_revision"), Int(kv, "lease")});
@@ -107,7 +113,7 @@ class EtcdOps {
   Result<std::optional<int64_t>> Txn(const json& compare, const json& success) {
     auto answer = c_.Post("/v3/kv/txn", {{"compare", compare}, {"success", success}});
     if (!answer.ok()) return answer.error();
-    if (!answer->value("succeeded", false)) return std::optional<int64_t>();
+    if (!JsonBool(*answer, "succeeded", false)) return std::optional<int64_t>();
     return std::optional<int64_t>(Int((*answer)["header"], "revision"));
   }
 
@@ -177,6 +183,10 @@ Result<ClusterView> EtcdStore::Load() {
   ClusterView view;
   const std::string members = scope + std::string(keys::kMembers);
   for (const Kv& kv : *kvs) {
+    if (kv.key.rfind(scope, 0) != 0) {
+      return InvalidArgument("etcd returned key " + kv.key + ", outside the range " + scope + " asked for",
+                             "the store's answer cannot be trusted; check the endpoints");
+    }
     std::string name = kv.key.substr(scope.size());
     if (name == keys::kInitialize) {
       auto r = DecodeInitialize(kv.key, kv.value);
@@ -560,16 +570,18 @@ void EtcdStore::WatchLoop() {
   };
   // Which events matter to the HA decision: see Store::WaitForChange.
   auto matters = [&](const json& event) {
-    bool deleted = event.value("type", "PUT") == "DELETE";
-    const json kv = event.contains("kv") ? event["kv"] : json::object();
-    auto key = Base64Decode(kv.value("key", ""));
+    bool deleted = JsonString(event, "type", "PUT") == "DELETE";
+    const json* kv_member = JsonMember(event, "kv");
+    const json kv = kv_member != nullptr ? *kv_member : json::object();
+    auto key = Base64Decode(JsonString(kv, "key"));
     if (!key) return false;
     if (*key == init_key || *key == switchover_key || *key == config_key || *key == requests_key) return true;
     if (key->rfind(members, 0) == 0) return deleted || Int(kv, "create_revision") == Int(kv, "mod_revision");
     if (*key != leader_key) return false;
-    if (deleted || !event.contains("prev_kv")) return true;
-    auto now = Base64Decode(kv.value("value", ""));
-    auto before = Base64Decode(event["prev_kv"].value("value", ""));
+    const json* prev_kv = JsonMember(event, "prev_kv");
+    if (deleted || prev_kv == nullptr) return true;
+    auto now = Base64Decode(JsonString(kv, "value"));
+    auto before = Base64Decode(JsonString(*prev_kv, "value"));
     if (!now || !before) return true;
     auto a = DecodeLeader(*key, *now);
     auto b = DecodeLeader(*key, *before);
@@ -579,12 +591,13 @@ void EtcdStore::WatchLoop() {
     Status ended = client_->Stream(
         "/v3/watch", request,
         [&](const json& message) {
-          if (message.value("created", false)) {
+          if (JsonBool(message, "created", false)) {
             bump(true);  // anything may have changed while we were not watching
             return;
           }
-          if (!message.contains("events")) return;
-          for (const json& event : message["events"]) {
+          const json* events = JsonMember(message, "events");
+          if (events == nullptr || !events->is_array()) return;
+          for (const json& event : *events) {
             if (matters(event)) {
               bump(true);
               return;

@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "platform/json_fields.h"
 #include "platform/json_text.h"
 #include "platform/log.h"
 #include "store/codec.h"
@@ -41,9 +42,8 @@ std::string ObjectPath(const std::string& collection, const std::string& name) {
 }
 
 std::string ResourceVersion(const json& object) {
-  if (!object.contains("metadata") || !object["metadata"].is_object()) return "";
-  const json& rv = object["metadata"]["resourceVersion"];
-  return rv.is_string() ? rv.get<std::string>() : "";
+  const json* metadata = JsonMember(object, "metadata");
+  return metadata != nullptr ? JsonString(*metadata, "resourceVersion") : "";
 }
 
 json Labels(const std::string& cluster) { return {{std::string(k8s::kClusterLabel), cluster}}; }
@@ -124,17 +124,12 @@ std::string RoleLabelFor(const std::string& role) {
 
 // The leader record in a Lease, or nullopt when nobody holds it; an error for foreign content.
 Result<std::optional<LeaderRecord>> DecodeLease(const json& lease, const std::string& where) {
-  std::string annotation;
-  if (lease.contains("metadata") && lease["metadata"].contains("annotations") &&
-      lease["metadata"]["annotations"].is_object()) {
-    const json& a = lease["metadata"]["annotations"][std::string(k8s::kLeaderAnnotation)];
-    if (a.is_string()) annotation = a.get<std::string>();
-  }
-  std::string holder = lease.contains("spec") && lease["spec"].is_object() &&
-                               lease["spec"].contains("holderIdentity") &&
-                               lease["spec"]["holderIdentity"].is_string()
-                           ? lease["spec"]["holderIdentity"].get<std::string>()
-                           : "";
+  const json* metadata = JsonMember(lease, "metadata");
+  const json* annotations = metadata != nullptr ? JsonMember(*metadata, "annotations") : nullptr;
+  std::string annotation =
+      annotations != nullptr ? JsonString(*annotations, std::string(k8s::kLeaderAnnotation)) : "";
+  const json* spec = JsonMember(lease, "spec");
+  std::string holder = spec != nullptr ? JsonString(*spec, "holderIdentity") : "";
   if (annotation.empty()) {
     if (holder.empty()) return std::optional<LeaderRecord>();
     return InvalidArgument(where + " is held by '" + holder + "' but carries no pgpilot record",
@@ -662,7 +657,8 @@ Status KubernetesStore::PutMember(const MemberStatus& status, Duration ttl) {
                        "the agent retries on its next loop");
   }
   for (const auto& pod : list->body["items"]) {
-    std::string name = pod.contains("metadata") ? pod["metadata"].value("name", "") : "";
+    const json* metadata = JsonMember(pod, "metadata");
+    std::string name = metadata != nullptr ? JsonString(*metadata, "name") : "";
     if (name.empty() || name == status.name) continue;
     json patch = {{"metadata", {{"labels", {{std::string(k8s::kRoleLabel), std::string(k8s::kRoleNone)}}}}}};
     auto reply = client_->Call("PATCH", ObjectPath(k8s::PodsPath(ns), name), &patch);

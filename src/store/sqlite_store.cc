@@ -1,6 +1,8 @@
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <thread>
@@ -59,6 +61,13 @@ class SqliteStore::Txn {
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
                                                        const std::string& cluster,
                                                        const Clock& clock) {
+  // A new file is created 0600 here, not by SQLite (0644 less the umask): the store is read and
+  // written only by the agents and ctl, as their user. SQLite gives its -wal and -shm files the
+  // mode of the database file.
+  if (path != ":memory:") {
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+  }
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,

@@ -10,6 +10,7 @@
 
 #include "api/peer_client.h"
 #include "harness.h"
+#include "test_files.h"
 #include "platform/process.h"
 #include "platform/users.h"
 
@@ -18,32 +19,18 @@ namespace {
 
 using std::chrono::seconds;
 
-void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
-  std::ofstream(path) << text;
-  chmod(path.c_str(), mode);
-}
 
-// Everything under `dir` belongs to the agent's user when the test runs as root.
-void GiveToAgentUser(const std::string& dir) {
-  if (geteuid() != 0) return;
-  auto user = LookupUser("postgres");
-  ASSERT_TRUE(user.ok()) << user.error().ToString();
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    ASSERT_TRUE(ChownTo(entry.path().string(), *user).ok());
-  }
-  ASSERT_TRUE(ChownTo(dir, *user).ok());
-}
 
 TEST(AgentBadInput, DataDirectoryWithUnrelatedFilesBlocksTheMemberAndStaysUntouched) {
   TempDir dir("pgpilot-it-agent");
   std::string member = dir.path() + "/m";
   std::filesystem::create_directories(member + "/data");
-  WriteFile(member + "/data/notes.txt", "someone else's file\n", 0644);
-  WriteFile(dir.path() + "/su", "su-secret-1\n", 0600);
-  WriteFile(dir.path() + "/repl", "repl-secret-1\n", 0600);
+  WriteTestFile(member + "/data/notes.txt", "someone else's file\n", 0644);
+  WriteTestFile(dir.path() + "/su", "su-secret-1\n", 0600);
+  WriteTestFile(dir.path() + "/repl", "repl-secret-1\n", 0600);
   int api_port = PickBasePort(1) + 100;
   std::string config = dir.path() + "/agent.yaml";
-  WriteFile(config,
+  WriteTestFile(config,
             "cluster: c\nname: a\ndata_dir: " + member + "/data\nstore:\n  sqlite: " + member +
                 "/store.db\napi:\n  listen: 127.0.0.1:" + std::to_string(api_port) +
                 "\npostgresql:\n  port: " + std::to_string(api_port - 100) +
@@ -51,7 +38,7 @@ TEST(AgentBadInput, DataDirectoryWithUnrelatedFilesBlocksTheMemberAndStaysUntouc
                 "/su\n  replication:\n    username: replicator\n    password_file: " + dir.path() +
                 "/repl\n",
             0644);
-  GiveToAgentUser(dir.path());
+  GiveToPostgresUser(dir.path());
 
   ProcessRunner& runner = Runner();
   auto pid = runner.Spawn({{PGPILOT_BINARY, "agent", "--config", config}, {},
@@ -83,10 +70,10 @@ TEST(AgentBadInput, DataDirectoryWithUnrelatedFilesBlocksTheMemberAndStaysUntouc
 
 TEST(AgentBadInput, PasswordFileReadableByOthersIsRefused) {
   TempDir dir("pgpilot-it-agent");
-  WriteFile(dir.path() + "/su", "x\n", 0644);
-  WriteFile(dir.path() + "/repl", "y\n", 0600);
+  WriteTestFile(dir.path() + "/su", "x\n", 0644);
+  WriteTestFile(dir.path() + "/repl", "y\n", 0600);
   std::string config = dir.path() + "/agent.yaml";
-  WriteFile(config,
+  WriteTestFile(config,
             "cluster: c\nname: a\ndata_dir: " + dir.path() + "/m/data\nstore:\n  sqlite: " +
                 dir.path() + "/m/store.db\napi:\n  listen: 127.0.0.1:" +
                 std::to_string(PickBasePort(1) + 100) + "\npostgresql:\n"
@@ -94,7 +81,7 @@ TEST(AgentBadInput, PasswordFileReadableByOthersIsRefused) {
                 "/su\n  replication:\n    password_file: " + dir.path() + "/repl\n",
             0644);
   std::filesystem::create_directories(dir.path() + "/m");
-  GiveToAgentUser(dir.path());
+  GiveToPostgresUser(dir.path());
   CommandResult r = RunPgpilot({"agent", "--config", config}, 30);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find(dir.path() + "/su"), std::string::npos) << r.output;

@@ -115,7 +115,11 @@ TEST(LocalCluster, PromotionTakesTheTimelineNumberTheHistoryReserved) {
   // A promotion that was recorded in the history but never happened (its member was fenced
   // first) reserved timeline 5. The next failover must not reuse a number: PostgreSQL is made to
   // take 6, with the history saying where 6 came from, and the old primary rejoins on it.
-  LocalClusterUnderTest cluster(3, kTtl);
+  // With the commit fence on, the promoting replica's startup process used to rescan for the
+  // latest timeline while the skipped numbers' history files were being written, adopt one of
+  // them and make it 6's parent (every run); the files now end timeline 1 before any replay
+  // position, so no startup process adopts them.
+  LocalClusterUnderTest cluster(3, kTtl, "", {"--commit-fence", "true"});
   ExpectUpHealthy(cluster);
   auto old_primary = cluster.Primary();
   ASSERT_TRUE(old_primary.has_value());

@@ -21,6 +21,7 @@
 #include "api/metrics.h"
 #include "api/peer_client.h"
 #include "harness.h"
+#include "test_files.h"
 #include "platform/http_lib.h"
 #include "platform/process.h"
 #include "platform/users.h"
@@ -186,33 +187,19 @@ TEST(Metrics, EveryAgentOfARunningClusterServesValidMetricsThatAgreeWithCtl) {
   EXPECT_EQ(ValueOr(after_failover.parsed, "pgpilot_role", {{"role", "primary"}}), 1);
 }
 
-void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
-  std::ofstream(path) << text;
-  chmod(path.c_str(), mode);
-}
 
-// Everything under `dir` belongs to the agent's user when the test runs as root.
-void GiveToAgentUser(const std::string& dir) {
-  if (geteuid() != 0) return;
-  auto user = LookupUser("postgres");
-  ASSERT_TRUE(user.ok()) << user.error().ToString();
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    ASSERT_TRUE(ChownTo(entry.path().string(), *user).ok());
-  }
-  ASSERT_TRUE(ChownTo(dir, *user).ok());
-}
 
 TEST(StructuredLog, LogFormatFlagOverridesTheConfigAndDecisionLinesCarryTheirFields) {
   TempDir dir("pgpilot-it-log");
   std::string member = dir.path() + "/m";
   std::filesystem::create_directories(member);
-  WriteFile(dir.path() + "/su", "su-secret-1\n", 0600);
-  WriteFile(dir.path() + "/repl", "repl-secret-1\n", 0600);
+  WriteTestFile(dir.path() + "/su", "su-secret-1\n", 0600);
+  WriteTestFile(dir.path() + "/repl", "repl-secret-1\n", 0600);
   int base = PickBasePort(1);
   ASSERT_NE(base, 0);
   int api_port = base + 100;
   std::string config = dir.path() + "/agent.yaml";
-  WriteFile(config,
+  WriteTestFile(config,
             "cluster: shop\nname: a\ndata_dir: " + member + "/data\nstore:\n  sqlite: " + member +
                 "/store.db\napi:\n  listen: 127.0.0.1:" + std::to_string(api_port) +
                 "\npostgresql:\n  port: " + std::to_string(base) +
@@ -220,7 +207,7 @@ TEST(StructuredLog, LogFormatFlagOverridesTheConfigAndDecisionLinesCarryTheirFie
                 "/su\n  replication:\n    username: replicator\n    password_file: " + dir.path() +
                 "/repl\nlog:\n  format: text\n",
             0644);
-  GiveToAgentUser(dir.path());
+  GiveToPostgresUser(dir.path());
 
   std::string log_path = dir.path() + "/agent.log";
   ProcessRunner& runner = Runner();

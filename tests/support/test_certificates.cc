@@ -44,6 +44,10 @@ Status Issue(ProcessRunner& runner, const std::string& dir, const std::string& n
 
 Result<TestCertificates> MakeTestCertificates(const std::string& dir) {
   ProcessRunner runner;
+  return MakeTestCertificates(dir, runner);
+}
+
+Result<TestCertificates> MakeTestCertificates(const std::string& dir, ProcessRunner& runner) {
   if (Status s = Openssl(runner, {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
                                   dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2", "-subj",
                                   "/CN=pgpilot-test-ca"});

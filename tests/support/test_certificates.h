@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "platform/process.h"
 
 namespace pgpilot::testing {
 
@@ -19,5 +20,8 @@ struct TestCertificates {
 
 // Writes the files into `dir` (keys 0600). Errors carry openssl's output.
 Result<TestCertificates> MakeTestCertificates(const std::string& dir);
+// The same with the caller's runner: a process that has one runner reaping every child (the
+// integration tests' Runner()) must run openssl through it.
+Result<TestCertificates> MakeTestCertificates(const std::string& dir, ProcessRunner& runner);
 
 }  // namespace pgpilot::testing
