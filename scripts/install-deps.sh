@@ -7,6 +7,7 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev libssl-dev openssl libpq-dev nlohmann-json3-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev llvm-14   # make fuzz: clang++, libFuzzer and its sanitizers, llvm-symbolizer
   postgresql-15 postgresql-client-15
   etcd-server etcd-client iproute2 iptables procps
   bc curl python3 python3-kubernetes
