@@ -80,6 +80,11 @@ bool ScriptedServer::AwaitWatchFinished(int timeout_ms) {
   return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return watch_finished_; });
 }
 
+bool ScriptedServer::AwaitIdle(int timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return serving_ == 0; });
+}
+
 int ScriptedServer::Served() {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(next_);
@@ -98,7 +103,16 @@ void ScriptedServer::AcceptLoop() {
   while (true) {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    std::thread([this, fd] { Serve(fd); }).detach();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++serving_;
+    }
+    std::thread([this, fd] {
+      Serve(fd);
+      std::lock_guard<std::mutex> lock(mu_);
+      --serving_;
+      cv_.notify_all();
+    }).detach();
   }
 }
 

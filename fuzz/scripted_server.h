@@ -36,6 +36,9 @@ class ScriptedServer {
   bool AwaitWatchFinished(int timeout_ms);
   // Requests answered from `answers` (or with 503 past its end) since the last Load.
   int Served();
+  // Waits until no connection is being served (every serving thread has finished with what it
+  // allocated, so a leak check after the input sees none of it); false after `timeout_ms`.
+  bool AwaitIdle(int timeout_ms);
 
  private:
   ScriptedServer() = default;
@@ -51,6 +54,7 @@ class ScriptedServer {
   size_t next_ = 0;         // guarded by mu_
   uint64_t generation_ = 0; // guarded by mu_; bumped by Load
   bool watch_finished_ = false;  // guarded by mu_
+  int serving_ = 0;              // guarded by mu_; connections accepted and not yet closed
 };
 
 }  // namespace pgpilot::fuzz

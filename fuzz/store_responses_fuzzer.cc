@@ -133,5 +133,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     Run(**store, in.operation);
   }
+  // The server's threads may still be closing connections (a client does not wait for that).
+  if (!server.AwaitIdle(kWatchWaitMs)) {
+    std::fprintf(stderr, "store_responses fuzzer: a connection was still being served after %d ms\n", kWatchWaitMs);
+  }
   return 0;
 }
