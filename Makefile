@@ -32,9 +32,12 @@ $(BUILD_DIR)/CMakeCache.txt:
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# What CI runs: the normal build's suites (`check`). The sanitizer build (`sanitize-test`) and the
-# fuzzers (`fuzz`) run separately until their time in CI has been measured on a fresh machine.
-test: check
+# Every test: the normal build's suites, the sanitizer build's unit and simulator suites, and every
+# fuzz target for FUZZ_SECONDS; each part says how long it took.
+test:
+	@$(call timed,check)
+	@$(call timed,sanitize-test)
+	@$(call timed,fuzz)
 
 # The normal build and its ctest suites (unit, simulator, integration): what a developer runs.
 check: build
