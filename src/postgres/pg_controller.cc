@@ -16,6 +16,7 @@
 #include "platform/files.h"
 #include "platform/log.h"
 #include "platform/net.h"
+#include "core/defaults.h"
 #include "core/sync_standbys.h"
 #include "postgres/data_dir.h"
 
@@ -464,10 +465,22 @@ Status PgController::Promote(Timeline current, Timeline timeline) {
     // it the parent of the timeline we promote onto.
     ReserveSkippedTimelines(current, timeline, Lsn{});
   }
-  auto rows = conn_->Query("SELECT pg_promote(true, 2)");
+  // Asks for the promotion without waiting, then looks every kPromotePoll whether recovery has
+  // ended, for at most kPromoteWait: the lease is not renewed during this action.
+  auto rows = conn_->Query("SELECT pg_promote(false)");
   if (!rows.ok()) return rows.error();
-  if (rows->empty() || !rows->front()[0] || *rows->front()[0] != "t") {
-    return Unavailable("promotion did not finish within 2s; the next loop checks again");
+  auto give_up = std::chrono::steady_clock::now() + kPromoteWait;
+  for (;;) {
+    auto recovering = conn_->Query("SELECT pg_is_in_recovery()");
+    if (!recovering.ok()) return recovering.error();
+    if (!recovering->empty() && recovering->front()[0] && *recovering->front()[0] == "f") break;
+    if (std::chrono::steady_clock::now() >= give_up) {
+      return Unavailable("promotion did not finish within " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(kPromoteWait).count()) +
+                         " ms" +
+                         "; the next loop renews the lease and checks again");
+    }
+    std::this_thread::sleep_for(kPromotePoll);
   }
   auto now = conn_->Query("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int");
   if (timeline != 0 && now.ok() && !now->empty() && now->front()[0] &&

@@ -27,6 +27,8 @@ constexpr const char* kUsage =
     "here) until --duration-s passes or SIGTERM/SIGINT, waits up to --drain-s for answers, reads\n"
     "the ids back from the final primary and prints one line:\n"
     "  PROBE attempts=N acked=N failed=N unanswered=N lost=N split_brain=N max_gap_s=X ...\n"
+    "Like a connection pool it makes at most 2 connection attempts at once, none for 25 ms after\n"
+    "one failed; an attempt that finds no connection meanwhile fails at once.\n"
     "Exit status: 0 with the summary printed, 1 when the cluster could not be reached, 2 on bad usage.\n";
 
 int Usage(const std::string& problem) {

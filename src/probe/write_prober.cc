@@ -42,6 +42,10 @@ struct WriteProber::Shared {
   std::deque<size_t> queue;     // attempts waiting for a connection's thread
   int threads = 0;
   int idle = 0;
+  int max_connecting = 2;
+  Duration connect_backoff{25};
+  int connecting = 0;                      // threads connecting now
+  SteadyClock::time_point connect_after;   // no new connection attempt before this
   bool stopping = false;
   SteadyClock::time_point start = SteadyClock::now();
   int64_t first_id = 0;
@@ -54,6 +58,8 @@ struct WriteProber::Shared {
 WriteProber::WriteProber(ProberOptions options)
     : options_(std::move(options)), shared_(std::make_shared<Shared>()) {
   shared_->conninfo = options_.conninfo;
+  shared_->max_connecting = options_.max_connecting;
+  shared_->connect_backoff = options_.connect_backoff;
   // Ids unique across runs against the same table: milliseconds since the epoch, times 1000.
   shared_->first_id = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count() * 1000;
@@ -97,11 +103,21 @@ void WriteProber::Work(std::shared_ptr<Shared> s) {
     size_t index = s->queue.front();
     s->queue.pop_front();
     int64_t id = s->attempts[index].id;
+    bool may_connect = conn == nullptr && s->connecting < s->max_connecting &&
+                       SteadyClock::now() >= s->connect_after;
+    if (may_connect) ++s->connecting;
     lock.unlock();
 
     ProbeAttempt result;
     std::string error;
-    if (conn == nullptr) conn = Connect(s->conninfo, &error);
+    if (may_connect) {
+      conn = Connect(s->conninfo, &error);
+      std::lock_guard<std::mutex> relock(s->mu);
+      --s->connecting;
+      if (conn == nullptr) s->connect_after = SteadyClock::now() + s->connect_backoff;
+    } else if (conn == nullptr) {
+      error = "no connection (waiting before the next connection attempt)";
+    }
     if (conn != nullptr) {
       std::string text = std::to_string(id);
       const char* values[] = {text.c_str()};

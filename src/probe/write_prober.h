@@ -23,6 +23,12 @@ struct ProberOptions {
   std::string conninfo;      // e.g. the multi-host read-write string of `pgpilot ctl dsn`
   Duration interval{10};     // one attempt per interval
   int max_connections = 64;  // connections (one thread each) at most, stuck ones included
+  // Like a connection pool's retry: at most this many connection attempts at once, and none for
+  // connect_backoff after one failed; attempts that find no connection meanwhile fail at once.
+  // Without this, a failover's refused connections become a storm of new backends and password
+  // handshakes that starves the machine, and the HA system being measured with it.
+  int max_connecting = 2;
+  Duration connect_backoff{25};
 };
 
 class WriteProber {

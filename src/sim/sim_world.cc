@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "core/decide.h"
+#include "core/defaults.h"
 #include "core/member_requests.h"
 #include "sim/sim_postgres.h"
 #include "sim/sim_rng.h"
@@ -20,7 +21,6 @@ namespace {
 constexpr int64_t kStepMs = 50;              // client writes, replication, store watch
 constexpr int64_t kRequestTimeoutMs = 2000;  // a store request's own timeout
 constexpr int64_t kPeerTimeoutMs = 1000;     // as the agent's peer client
-constexpr int64_t kPromoteWaitMs = 2000;
 constexpr int64_t kWallEpochMs = 1'700'000'000'000;
 constexpr uint64_t kInitialLsn = 0x1000000;
 
@@ -567,7 +567,7 @@ void World::Execute(int i, size_t k) {
           },
           [&](const Promote& a) {
             if (n.pg.running && n.pg.frozen) {
-              AgentAt(i, now_ + kPromoteWaitMs,
+              AgentAt(i, now_ + std::chrono::duration_cast<std::chrono::milliseconds>(kPromoteWait).count(),
                       [this, i, k] { Next(i, k, Unavailable("pg_promote timed out")); });
               return;
             }
