@@ -1,13 +1,19 @@
 #include "agent/operations.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "cli/config_edit.h"
 #include "core/member_requests.h"
 #include "core/switchover.h"
 
 namespace pgpilot {
+
 namespace {
+
+// How long a switchover request may wait for fresh positions before refusing a target for lag.
+constexpr auto kLagRefusalPatience = std::chrono::seconds(3);
 
 // Adds `added` to the `requests` key (replacing an older request of the same member) with a
 // compare-and-swap, read again and retried a few times when an agent wrote meanwhile.
@@ -40,11 +46,23 @@ Result<std::vector<SentRequest>> Send(Store& store, const ClusterView& view, std
 }  // namespace
 
 Result<SwitchoverRecord> RequestSwitchover(Store& store, const SwitchoverParams& params, WallTime now) {
-  auto view = store.Load();
-  if (!view.ok()) return view.error();
-  uint64_t max_lag = params.maximum_lag;
-  if (view->config && view->config->maximum_lag_on_failover) max_lag = *view->config->maximum_lag_on_failover;
-  auto to = ChooseSwitchoverTarget(*view, params.to, max_lag, params.force);
+  // Positions are published once a loop, each member at its own moment: right after the primary
+  // publishes a position past a WAL segment switch, a replica that is in fact caught up still
+  // shows its previous one. A refusal for lag alone (the same choice succeeds when forced) is
+  // only given once it has lasted kLagRefusalPatience of fresh publications.
+  auto patience_ends = std::chrono::steady_clock::now() + kLagRefusalPatience;
+  Result<ClusterView> view = store.Load();
+  Result<std::string> to = std::string();
+  for (;;) {
+    if (!view.ok()) return view.error();
+    uint64_t max_lag = params.maximum_lag;
+    if (view->config && view->config->maximum_lag_on_failover) max_lag = *view->config->maximum_lag_on_failover;
+    to = ChooseSwitchoverTarget(*view, params.to, max_lag, params.force);
+    bool lag_alone = !to.ok() && !params.force && ChooseSwitchoverTarget(*view, params.to, max_lag, true).ok();
+    if (!lag_alone || std::chrono::steady_clock::now() >= patience_ends) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    view = store.Load();
+  }
   if (!to.ok()) return to.error();
   SwitchoverRecord request{view->leader->holder, *to, params.not_before.value_or(WallTime{}), now};
   auto written = store.RequestSwitchover(request);

@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "agent/operations.h"
 #include "store/open_store.h"
 #include "support/sample_member.h"
 #include "support/temp_dir.h"
@@ -208,6 +211,40 @@ TEST_F(ChangingCallsTest, AStoreThatCannotBeOpenedIs503AndIsTriedAgainNextTime) 
     EXPECT_THAT(answer.body, HasSubstr("etcd is down"));
   }
   EXPECT_EQ(attempts, 2);
+}
+
+// A replica that seems behind only because it published before the primary's last position (a
+// WAL segment switch between two loops) is not refused: the request waits for fresh positions.
+TEST_F(ChangingCallsTest, SwitchoverWaitsForFreshPositionsBeforeRefusingForLag) {
+  Put(Member("pg-2", "replica", 0x2000000));  // 16 MB behind pg-0's published position
+  std::thread publisher([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    Put(Member("pg-2", "replica", 0x3000148));  // its next loop: caught up
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto written = RequestSwitchover(*store_, SwitchoverParams{"pg-2", std::nullopt, false, 1024 * 1024},
+                                   clock_.WallNow());
+  auto waited = std::chrono::steady_clock::now() - start;
+  publisher.join();
+  ASSERT_TRUE(written.ok()) << written.error().ToString();
+  EXPECT_EQ(written->to, "pg-2");
+  EXPECT_GE(waited, std::chrono::milliseconds(600));
+}
+
+TEST_F(ChangingCallsTest, SwitchoverToAReplicaThatStaysBehindIsRefusedForLag) {
+  Put(Member("pg-2", "replica", 0x2000000));
+  auto start = std::chrono::steady_clock::now();
+  auto written = RequestSwitchover(*store_, SwitchoverParams{"pg-2", std::nullopt, false, 1024 * 1024},
+                                   clock_.WallNow());
+  auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(written.ok());
+  EXPECT_THAT(written.error().message, HasSubstr("bytes behind pg-0"));
+  EXPECT_GE(waited, std::chrono::seconds(2));  // it waited for fresh positions first
+  EXPECT_FALSE(View().switchover.has_value());
+  // --force does not wait, and hands over anyway.
+  auto forced = RequestSwitchover(*store_, SwitchoverParams{"pg-2", std::nullopt, true, 1024 * 1024},
+                                  clock_.WallNow());
+  EXPECT_TRUE(forced.ok());
 }
 
 TEST(HttpStatusFor, EachKindOfErrorHasItsCode) {
