@@ -475,9 +475,7 @@ Status PgController::Promote(Timeline current, Timeline timeline) {
     if (!recovering.ok()) return recovering.error();
     if (!recovering->empty() && recovering->front()[0] && *recovering->front()[0] == "f") break;
     if (std::chrono::steady_clock::now() >= give_up) {
-      return Unavailable("promotion did not finish within " +
-                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(kPromoteWait).count()) +
-                         " ms" +
+      return Unavailable("promotion did not finish within " + FormatSeconds(kPromoteWait) +
                          "; the next loop renews the lease and checks again");
     }
     std::this_thread::sleep_for(kPromotePoll);

@@ -567,7 +567,7 @@ void World::Execute(int i, size_t k) {
           },
           [&](const Promote& a) {
             if (n.pg.running && n.pg.frozen) {
-              AgentAt(i, now_ + std::chrono::duration_cast<std::chrono::milliseconds>(kPromoteWait).count(),
+              AgentAt(i, now_ + kPromoteWait.count(),
                       [this, i, k] { Next(i, k, Unavailable("pg_promote timed out")); });
               return;
             }
