@@ -36,4 +36,47 @@ Result<Duration> RequestTimeout(Duration timeout,
   return std::min(timeout, left);
 }
 
+namespace {
+// Idle handles kept: about the number of threads that call the store at once (HA loop, watch,
+// API calls); more would only hold open connections nobody uses.
+constexpr size_t kIdleHandlesKept = 4;
+}  // namespace
+
+CurlHandlePool::~CurlHandlePool() {
+  for (void* h : idle_) curl_easy_cleanup(h);
+}
+
+void* CurlHandlePool::Take() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      curl_easy_reset(h);  // options back to defaults; connections, DNS and TLS session caches kept
+      return h;
+    }
+  }
+  EnsureCurlInitialized();
+  return curl_easy_init();
+}
+
+void CurlHandlePool::Give(void* handle) {
+  if (handle == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_.size() < kIdleHandlesKept) {
+      idle_.push_back(handle);
+      return;
+    }
+  }
+  curl_easy_cleanup(handle);
+}
+
+PooledCurl::~PooledCurl() {
+  curl_slist_free_all(headers);
+  pool_.Give(handle);
+}
+
+void PooledCurl::AddHeader(const std::string& line) { headers = curl_slist_append(headers, line.c_str()); }
+
 }  // namespace pgpilot

@@ -1,13 +1,18 @@
-// What every libcurl user shares: one-time global initialisation and a body collector.
+// What every libcurl user shares: one-time global initialisation, a body collector, request
+// budgets and a pool of reusable handles.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 #include "core/types.h"
+
+struct curl_slist;
 
 namespace pgpilot {
 
@@ -20,5 +25,43 @@ size_t AppendToString(char* data, size_t size, size_t count, void* out);
 Result<Duration> RequestTimeout(Duration timeout,
                                 std::optional<std::chrono::steady_clock::time_point> deadline,
                                 const std::string& request);
+
+// Finished easy handles kept for the next request: a handle keeps its open connections (and TLS
+// sessions), so a client reuses one connection instead of opening one per request. Thread-safe.
+class CurlHandlePool {
+ public:
+  CurlHandlePool() = default;
+  ~CurlHandlePool();
+  CurlHandlePool(const CurlHandlePool&) = delete;
+  CurlHandlePool& operator=(const CurlHandlePool&) = delete;
+
+  // A CURL* reset to libcurl's defaults (its connection cache kept); nullptr if none can be made.
+  void* Take();
+  // Back for the next Take; beyond a few idle handles it is cleaned up (closing its connections).
+  void Give(void* handle);
+
+ private:
+  std::mutex mu_;
+  std::vector<void*> idle_;
+};
+
+// One request's handle, taken from a pool and given back when this goes out of scope, with the
+// header list the request sends (freed then).
+class PooledCurl {
+ public:
+  explicit PooledCurl(CurlHandlePool& pool) : pool_(pool), handle(pool.Take()) {}
+  ~PooledCurl();
+  PooledCurl(const PooledCurl&) = delete;
+  PooledCurl& operator=(const PooledCurl&) = delete;
+
+  void AddHeader(const std::string& line);
+
+ private:
+  CurlHandlePool& pool_;
+
+ public:
+  void* const handle;  // a CURL*; nullptr when libcurl could not make one
+  curl_slist* headers = nullptr;
+};
 
 }  // namespace pgpilot

@@ -19,32 +19,23 @@ constexpr int kGrpcPermissionDenied = 7;
 constexpr int kGrpcUnavailable = 14;
 constexpr int kGrpcDeadlineExceeded = 4;
 
-struct Curl {
-  CURL* h = curl_easy_init();
-  curl_slist* headers = nullptr;
-  ~Curl() {
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(h);
-  }
-};
-
-void Configure(Curl& c, const EtcdConfig& config, const std::string& url, const std::string& body,
+void Configure(PooledCurl& c, const EtcdConfig& config, const std::string& url, const std::string& body,
                const std::string& token) {
-  curl_easy_setopt(c.h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c.h, CURLOPT_POST, 1L);
-  curl_easy_setopt(c.h, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(c.h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(c.h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c.h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config.request_timeout.count()));
-  curl_easy_setopt(c.h, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(c.h, CURLOPT_TCP_KEEPIDLE, 2L);
-  curl_easy_setopt(c.h, CURLOPT_TCP_KEEPINTVL, 1L);
-  c.headers = curl_slist_append(c.headers, "Content-Type: application/json");
-  if (!token.empty()) c.headers = curl_slist_append(c.headers, ("Authorization: " + token).c_str());
-  curl_easy_setopt(c.h, CURLOPT_HTTPHEADER, c.headers);
-  if (!config.ca_file.empty()) curl_easy_setopt(c.h, CURLOPT_CAINFO, config.ca_file.c_str());
-  if (!config.cert_file.empty()) curl_easy_setopt(c.h, CURLOPT_SSLCERT, config.cert_file.c_str());
-  if (!config.key_file.empty()) curl_easy_setopt(c.h, CURLOPT_SSLKEY, config.key_file.c_str());
+  curl_easy_setopt(c.handle, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c.handle, CURLOPT_POST, 1L);
+  curl_easy_setopt(c.handle, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(c.handle, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_easy_setopt(c.handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c.handle, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config.request_timeout.count()));
+  curl_easy_setopt(c.handle, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(c.handle, CURLOPT_TCP_KEEPIDLE, 2L);
+  curl_easy_setopt(c.handle, CURLOPT_TCP_KEEPINTVL, 1L);
+  c.AddHeader("Content-Type: application/json");
+  if (!token.empty()) c.AddHeader("Authorization: " + token);
+  curl_easy_setopt(c.handle, CURLOPT_HTTPHEADER, c.headers);
+  if (!config.ca_file.empty()) curl_easy_setopt(c.handle, CURLOPT_CAINFO, config.ca_file.c_str());
+  if (!config.cert_file.empty()) curl_easy_setopt(c.handle, CURLOPT_SSLCERT, config.cert_file.c_str());
+  if (!config.key_file.empty()) curl_easy_setopt(c.handle, CURLOPT_SSLKEY, config.key_file.c_str());
 }
 
 // A request that got no answer: unreachable, timed out, or refused during the TLS handshake.
@@ -193,18 +184,18 @@ Result<json> EtcdClient::PostOnce(const std::string& endpoint, const std::string
   auto budget = RequestTimeout(config_.request_timeout, deadline, "etcd " + endpoint + path);
   if (!budget.ok()) return budget.error();
   Duration timeout = *budget;
-  Curl c;
-  if (c.h == nullptr) return Internal("curl_easy_init failed");
+  PooledCurl c(handles_);
+  if (c.handle == nullptr) return Internal("curl_easy_init failed");
   std::string answer;
   Configure(c, config_, endpoint + path, body, with_token ? Token() : "");
-  curl_easy_setopt(c.h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, AppendToString);
-  curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &answer);
-  CURLcode rc = curl_easy_perform(c.h);
+  curl_easy_setopt(c.handle, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c.handle, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c.handle, CURLOPT_WRITEFUNCTION, AppendToString);
+  curl_easy_setopt(c.handle, CURLOPT_WRITEDATA, &answer);
+  CURLcode rc = curl_easy_perform(c.handle);
   if (rc != CURLE_OK) return TransportError(endpoint, rc);
   long http = 0;
-  curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &http);
+  curl_easy_getinfo(c.handle, CURLINFO_RESPONSE_CODE, &http);
   if (http != 200) return EtcdError(endpoint, path, http, answer);
   // A unary call answers one object; a streamed one (lease keepalive) one object per line.
   size_t newline = answer.find('\n');
@@ -308,17 +299,17 @@ Status EtcdClient::Stream(const std::string& path, const json& body,
   if (!config_.username.empty() && Token().empty()) {
     if (Status s = Authenticate(endpoint); !s.ok()) return s;
   }
-  Curl c;
-  if (c.h == nullptr) return Internal("curl_easy_init failed");
+  PooledCurl c(handles_);
+  if (c.handle == nullptr) return Internal("curl_easy_init failed");
   std::string text = JsonText(body);
   Configure(c, config_, endpoint + path, text, Token());
   StreamState state{"", &on_object, &stop, ""};
-  curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, StreamWrite);
-  curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &state);
-  curl_easy_setopt(c.h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c.h, CURLOPT_XFERINFOFUNCTION, StreamProgress);
-  curl_easy_setopt(c.h, CURLOPT_XFERINFODATA, &state);
-  CURLcode rc = curl_easy_perform(c.h);
+  curl_easy_setopt(c.handle, CURLOPT_WRITEFUNCTION, StreamWrite);
+  curl_easy_setopt(c.handle, CURLOPT_WRITEDATA, &state);
+  curl_easy_setopt(c.handle, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c.handle, CURLOPT_XFERINFOFUNCTION, StreamProgress);
+  curl_easy_setopt(c.handle, CURLOPT_XFERINFODATA, &state);
+  CURLcode rc = curl_easy_perform(c.handle);
   if (!state.error.empty()) {
     Error e = EtcdError(endpoint, path, 200, state.error);
     if (TokenRejected(e)) {

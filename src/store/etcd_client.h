@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "platform/curl_support.h"
 #include "store/etcd_store.h"
 
 namespace pgpilot {
@@ -52,6 +53,7 @@ class EtcdClient {
   std::string token_;
   std::atomic<bool> last_unavailable_{false};
   std::optional<std::chrono::steady_clock::time_point> deadline_;  // guarded by mu_
+  CurlHandlePool handles_;  // one kept connection per endpoint instead of one per request
 };
 
 // "127.0.0.1:2379" -> "http://127.0.0.1:2379"; URLs are kept as given (without a trailing '/').

@@ -192,26 +192,24 @@ Result<KubernetesReply> KubernetesClient::Call(const std::string& method, const 
   auto token = Token();
   if (!token.ok()) return token.error();
 
-  CURL* h = curl_easy_init();
+  PooledCurl c(handles_);
+  CURL* h = c.handle;
   if (h == nullptr) return Internal("curl_easy_init failed");
-  curl_slist* headers = nullptr;
   std::string url = server_ + path;
   std::string payload = body != nullptr ? JsonText(*body) : "";
   std::string answer;
-  headers = curl_slist_append(headers, "Accept: application/json");
+  c.AddHeader("Accept: application/json");
   if (body != nullptr) {
-    headers = curl_slist_append(headers, method == "PATCH" ? "Content-Type: application/merge-patch+json"
-                                                           : "Content-Type: application/json");
+    c.AddHeader(method == "PATCH" ? "Content-Type: application/merge-patch+json" : "Content-Type: application/json");
   }
-  std::string auth = token->empty() ? "" : "Authorization: Bearer " + *token;
-  if (!auth.empty()) headers = curl_slist_append(headers, auth.c_str());
+  if (!token->empty()) c.AddHeader("Authorization: Bearer " + *token);
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
   if (body != nullptr) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload.c_str());
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
   }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, c.headers);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
@@ -234,8 +232,6 @@ Result<KubernetesReply> KubernetesClient::Call(const std::string& method, const 
   CURLcode rc = curl_easy_perform(h);
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(h);
   if (rc != CURLE_OK) {
     bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
                rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "platform/curl_support.h"
 #include "store/k8s_store.h"
 
 namespace pgpilot {
@@ -56,6 +57,7 @@ class KubernetesClient {
   Duration request_timeout_{2000};
 
   std::mutex mu_;  // guards the token cache and the deadline
+  CurlHandlePool handles_;  // kept connections to the API server, instead of one per request
   std::string token_;
   std::chrono::steady_clock::time_point token_read_at_;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
