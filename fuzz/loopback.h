@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "platform/net.h"
+
 namespace pgpilot::fuzz {
 
 inline sockaddr_in LoopbackAddress(int port) {
@@ -23,20 +25,7 @@ inline sockaddr_in LoopbackAddress(int port) {
   return addr;
 }
 
-// A port the kernel just handed out on 127.0.0.1 (free unless someone takes it meanwhile), or 0.
-inline int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr = LoopbackAddress(0);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
+using ::pgpilot::FreeLoopbackPort;  // platform/net.h
 
 // A listening socket on 127.0.0.1:port (port 0: any); sets *port to the one bound. -1 on failure.
 inline int ListenLoopback(int* port) {

@@ -3,10 +3,6 @@
 // api.tls it speaks only HTTPS, verifying client certificates when a client CA is set.
 #include "api/http_server.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -15,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "api/api_client.h"
+#include "platform/net.h"
 #include "platform/http_lib.h"
 #include "store/open_store.h"
 #include "support/temp_dir.h"
@@ -24,19 +21,6 @@ namespace pgpilot {
 namespace {
 
 using ::testing::HasSubstr;
-
-// A loopback port nobody listens on right now.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // An agent's API over a SQLite store in a scratch directory, with a published snapshot.
 class ApiServer {
@@ -53,7 +37,7 @@ class ApiServer {
     snapshot->ttl = Duration(10000);
     board_.Publish(snapshot);
     server_ = std::make_unique<HttpServer>(board_, clock_, HttpServerOptions{tls, std::move(credentials), handler_.get()});
-    port_ = FreePort();
+    port_ = FreeLoopbackPort();
     start_ = server_->Start("127.0.0.1", port_);
   }
   const Status& start() const { return start_; }

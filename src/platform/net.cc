@@ -31,4 +31,24 @@ Status CheckPortFree(const std::string& host, int port, const std::string& what,
   return Status::Ok();
 }
 
+int FreeLoopbackPort(int avoid) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    int port = 0;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    close(fd);
+    if (port != 0 && port != avoid) return port;
+  }
+  return 0;
+}
+
 }  // namespace pgpilot

@@ -1,4 +1,4 @@
-// Network helpers: is a TCP port free to listen on.
+// Network helpers: is a TCP port free to listen on, and a loopback port that is.
 #pragma once
 
 #include <string>
@@ -11,5 +11,9 @@ namespace pgpilot {
 // Hosts that are not IPv4 literals are not checked (the listener reports them itself).
 Status CheckPortFree(const std::string& host, int port, const std::string& what,
                      const std::string& hint);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (0 if none was found); `avoid`: a port not
+// to return. Tests use it for servers they start, and for ports where nothing listens.
+int FreeLoopbackPort(int avoid = 0);
 
 }  // namespace pgpilot

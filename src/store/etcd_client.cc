@@ -215,8 +215,13 @@ Result<json> EtcdClient::PostOnce(const std::string& endpoint, const std::string
   return j;
 }
 
+std::chrono::steady_clock::time_point EtcdClient::LastAnsweredSentAt() const {
+  return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_answered_sent_at_.load()));
+}
+
 Result<json> EtcdClient::Post(const std::string& path, const json& body) {
   std::string text = JsonText(body);
+  const auto sent_at = std::chrono::steady_clock::now();
   size_t start;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -243,6 +248,10 @@ Result<json> EtcdClient::Post(const std::string& path, const json& body) {
       std::lock_guard<std::mutex> lock(mu_);
       current_ = index;
       last_unavailable_ = false;
+      auto ticks = sent_at.time_since_epoch().count();
+      auto seen = last_answered_sent_at_.load();
+      while (seen < ticks && !last_answered_sent_at_.compare_exchange_weak(seen, ticks)) {
+      }
       return answer;
     }
     last = answer.error();

@@ -38,6 +38,8 @@ class EtcdClient {
   void SetDeadline(std::optional<std::chrono::steady_clock::time_point> deadline);
   // True when the most recent request found no endpoint that answered.
   bool LastRequestUnavailable() const { return last_unavailable_.load(); }
+  // When the newest request that etcd answered (with anything) was sent; epoch if none was.
+  std::chrono::steady_clock::time_point LastAnsweredSentAt() const;
 
  private:
   explicit EtcdClient(EtcdConfig config, std::string password);
@@ -52,6 +54,7 @@ class EtcdClient {
   size_t current_ = 0;   // index of the endpoint that answered last
   std::string token_;
   std::atomic<bool> last_unavailable_{false};
+  std::atomic<std::chrono::steady_clock::rep> last_answered_sent_at_{0};  // steady_clock ticks
   std::optional<std::chrono::steady_clock::time_point> deadline_;  // guarded by mu_
   CurlHandlePool handles_;  // one kept connection per endpoint instead of one per request
 };

@@ -1,5 +1,6 @@
 #include "store/etcd_store.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "platform/json_fields.h"
@@ -539,11 +540,13 @@ Result<uint64_t> EtcdStore::WaitForChange(uint64_t since, Duration timeout) {
     return Unavailable("etcd watch not connected" + (watch_error_.empty() ? "" : ": " + watch_error_));
   }
   if (events_ != since) return events_;
-  // A silent watch proves nothing while etcd is frozen (its connections stay open): ask etcd,
+  // A silent watch proves nothing while etcd is frozen (its connections stay open): unless etcd
+  // answered a request sent within the last second (the loop's own reads usually did), ask it,
   // at most once a second, before answering "nothing changed".
   uint64_t token = events_;
   auto now = std::chrono::steady_clock::now();
-  if (client_->LastRequestUnavailable() || now - last_probe_ >= std::chrono::seconds(1)) {
+  auto proven = std::max(last_probe_, client_->LastAnsweredSentAt());
+  if (client_->LastRequestUnavailable() || now - proven >= std::chrono::seconds(1)) {
     last_probe_ = now;
     lock.unlock();
     auto probe = client_->Post("/v3/kv/range", {{"key", B64(keys::Scope(cluster_))}, {"count_only", true}});

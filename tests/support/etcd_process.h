@@ -14,6 +14,7 @@
 
 #include "core/result.h"
 #include "core/types.h"
+#include "platform/net.h"
 
 namespace pgpilot::testing {
 
@@ -96,9 +97,7 @@ Result<std::string> EtcdPost(const std::string& endpoint, const std::string& pat
                              const std::string& body, const std::string& token = "",
                              Duration timeout = Duration(3000));
 
-// A TCP port on 127.0.0.1 that was free a moment ago (0 if none was found); `avoid`: a port not
-// to return. Also a port where nothing listens, for tests of refused connections.
-int FreeLoopbackPort(int avoid = 0);
+using ::pgpilot::FreeLoopbackPort;  // platform/net.h
 
 
 }  // namespace pgpilot::testing
