@@ -16,6 +16,7 @@
 #include "api/http_server.h"
 #include "loopback.h"
 #include "platform/clock.h"
+#include "platform/net.h"
 #include "sample_cluster.h"
 
 namespace {
@@ -47,7 +48,7 @@ Api& TheApi() {
   static Api* api = [] {
     auto* a = new Api;
     for (int attempt = 0; attempt < 20 && a->port == 0; ++attempt) {
-      int port = fuzz::FreeLoopbackPort();
+      int port = FreeLoopbackPort();
       if (port != 0 && a->server.Start("127.0.0.1", port).ok()) a->port = port;
     }
     if (a->port == 0) {

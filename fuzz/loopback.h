@@ -13,8 +13,6 @@
 #include <string>
 #include <string_view>
 
-#include "platform/net.h"
-
 namespace pgpilot::fuzz {
 
 inline sockaddr_in LoopbackAddress(int port) {
@@ -24,8 +22,6 @@ inline sockaddr_in LoopbackAddress(int port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return addr;
 }
-
-using ::pgpilot::FreeLoopbackPort;  // platform/net.h
 
 // A listening socket on 127.0.0.1:port (port 0: any); sets *port to the one bound. -1 on failure.
 inline int ListenLoopback(int* port) {

@@ -49,19 +49,18 @@ class CurlHandlePool {
 // header list the request sends (freed then).
 class PooledCurl {
  public:
-  explicit PooledCurl(CurlHandlePool& pool) : pool_(pool), handle(pool.Take()) {}
+  explicit PooledCurl(CurlHandlePool& pool) : handle(pool.Take()), pool_(pool) {}
   ~PooledCurl();
   PooledCurl(const PooledCurl&) = delete;
   PooledCurl& operator=(const PooledCurl&) = delete;
 
   void AddHeader(const std::string& line);
 
- private:
-  CurlHandlePool& pool_;
-
- public:
   void* const handle;  // a CURL*; nullptr when libcurl could not make one
   curl_slist* headers = nullptr;
+
+ private:
+  CurlHandlePool& pool_;
 };
 
 }  // namespace pgpilot

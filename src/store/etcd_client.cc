@@ -248,10 +248,7 @@ Result<json> EtcdClient::Post(const std::string& path, const json& body) {
       std::lock_guard<std::mutex> lock(mu_);
       current_ = index;
       last_unavailable_ = false;
-      auto ticks = sent_at.time_since_epoch().count();
-      auto seen = last_answered_sent_at_.load();
-      while (seen < ticks && !last_answered_sent_at_.compare_exchange_weak(seen, ticks)) {
-      }
+      if (sent_at > LastAnsweredSentAt()) last_answered_sent_at_ = sent_at.time_since_epoch().count();
       return answer;
     }
     last = answer.error();

@@ -54,7 +54,7 @@ class EtcdClient {
   size_t current_ = 0;   // index of the endpoint that answered last
   std::string token_;
   std::atomic<bool> last_unavailable_{false};
-  std::atomic<std::chrono::steady_clock::rep> last_answered_sent_at_{0};  // steady_clock ticks
+  std::atomic<std::chrono::steady_clock::rep> last_answered_sent_at_{0};  // ticks; written under mu_
   std::optional<std::chrono::steady_clock::time_point> deadline_;  // guarded by mu_
   CurlHandlePool handles_;  // one kept connection per endpoint instead of one per request
 };

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "platform/clock.h"
+#include "platform/net.h"
 #include "store/base64.h"
 #include "store/keys.h"
 #include "support/etcd_process.h"
@@ -27,7 +28,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::EtcdPost;
 using testing::EtcdProcess;
-using testing::FreeLoopbackPort;
 
 class EtcdAuthAndInputTest : public ::testing::Test {
  protected:

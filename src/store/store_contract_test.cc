@@ -36,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "platform/clock.h"
+#include "platform/net.h"
 #include "support/temp_dir.h"
 #include "support/sample_member.h"
 #include "store/keys.h"
@@ -2092,7 +2093,7 @@ TEST_F(EtcdStoreTest, DescribeNamesTheEndpoint) {
 
 TEST_F(EtcdStoreTest, AClosedPortIsUnavailableAtOnce) {
   // A port nothing listens on: connections are refused.
-  const int port = testing::FreeLoopbackPort(etcd_->client_port());
+  const int port = FreeLoopbackPort(etcd_->client_port());
   ASSERT_NE(port, 0);
   EtcdConfig config;
   config.endpoints = {"127.0.0.1:" + std::to_string(port)};
@@ -2122,7 +2123,7 @@ TEST_F(EtcdStoreTest, AClosedPortIsUnavailableAtOnce) {
 }
 
 TEST_F(EtcdStoreTest, ASecondEndpointIsTriedWhenTheFirstIsDown) {
-  const int port = testing::FreeLoopbackPort(etcd_->client_port());
+  const int port = FreeLoopbackPort(etcd_->client_port());
   ASSERT_NE(port, 0);
   EtcdConfig config;
   config.endpoints = {"http://127.0.0.1:" + std::to_string(port), etcd_->endpoint()};

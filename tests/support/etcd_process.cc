@@ -1,5 +1,6 @@
 #include "support/etcd_process.h"
 
+#include "platform/net.h"
 #include "platform/process.h"
 #include "store/base64.h"
 

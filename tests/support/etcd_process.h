@@ -14,7 +14,6 @@
 
 #include "core/result.h"
 #include "core/types.h"
-#include "platform/net.h"
 
 namespace pgpilot::testing {
 
@@ -97,7 +96,6 @@ Result<std::string> EtcdPost(const std::string& endpoint, const std::string& pat
                              const std::string& body, const std::string& token = "",
                              Duration timeout = Duration(3000));
 
-using ::pgpilot::FreeLoopbackPort;  // platform/net.h
 
 
 }  // namespace pgpilot::testing
